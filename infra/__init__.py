@@ -1,0 +1,1 @@
+"""The CDK constructs of the collector, one per capability; the stack only composes them."""
