@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import boto3
-from botocore.config import Config
-
+from sandbox.clients import role_session_client
 from sandbox.seed import OrganizationSpec
 from sandbox.server import Endpoint
 
@@ -23,25 +21,8 @@ REPORTER_ROLE = "OrgAccessReportReader"
 
 def reporter_iam_client(endpoint: Endpoint, account_id: str, session_name: str) -> Any:
     """An IAM client acting as the reporter role's session `session_name`."""
-    env = endpoint.environment()
-    common: dict[str, Any] = {
-        "endpoint_url": endpoint.url,
-        "region_name": env["AWS_DEFAULT_REGION"],
-        "config": Config(retries={"mode": "standard", "max_attempts": 10}),
-    }
-    sts = boto3.client(
-        "sts", aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], **common
-    )
-    credentials = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{REPORTER_ROLE}", RoleSessionName=session_name
-    )["Credentials"]
-    return boto3.client(
-        "iam",
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        **common,
-    )
+    role_arn = f"arn:aws:iam::{account_id}:role/{REPORTER_ROLE}"
+    return role_session_client("iam", role_arn, session_name, endpoint_url=endpoint.url)
 
 
 def read_report(iam: Any, job_id: str, poll_seconds: float = 0.5, timeout: float = 120.0) -> Iterator[dict[str, Any]]:

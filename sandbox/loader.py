@@ -55,6 +55,7 @@ def load_organization(spec: OrganizationSpec, partition: str = "aws", region: st
     existing: Any
     for existing in (*backend.accounts, *backend.policies):
         existing.organization_id = spec.organization_id
+    backend.accounts[0].parent_id = spec.root_id  # the management account, created under the old root id
     defaults = [p for p in backend.policies if p.id in (FULL_AWS_ACCESS_ID, RCP_FULL_ACCESS_ID)]
     entities: dict[str, Any] = {spec.root_id: root, spec.management_account_id: backend.accounts[0]}
 

@@ -93,6 +93,7 @@ class OrganizationSpec:
     @cached_property
     def _parents(self) -> dict[str, str]:
         parents = {unit.id: unit.parent_id for unit in self.ous}
+        parents[self.management_account_id] = self.root_id  # moto keeps it at the root
         parents.update((account.id, account.parent_id) for account in self.accounts)
         return parents
 

@@ -51,15 +51,19 @@ class SandboxServer:
         return self.endpoint
 
     @staticmethod
-    def _configure_moto(endpoint: Endpoint) -> None:
+    def _post(endpoint: Endpoint, path: str, body: object) -> None:
         request = urllib.request.Request(
-            f"{endpoint.url}/moto-api/config",
-            data=json.dumps(SANDBOX_CONFIG).encode(),
+            f"{endpoint.url}{path}",
+            data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:  # loopback only
             response.read()
+
+    def _configure_moto(self, endpoint: Endpoint) -> None:
+        self._post(endpoint, "/moto-api/reset", {})
+        self._post(endpoint, "/moto-api/config", SANDBOX_CONFIG)
 
     def stop(self) -> None:
         self._server.stop()

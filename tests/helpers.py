@@ -1,0 +1,40 @@
+"""Test helpers: reading whole reports, and the expected report computed from a seed's ground truth."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sandbox.seed import OrganizationSpec
+
+
+def complete_report(iam: Any, job_id: str, **kwargs: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """First page and every access detail, following markers while IsTruncated."""
+    first = page = iam.get_organizations_access_report(JobId=job_id, **kwargs)
+    assert page["JobStatus"] == "COMPLETED", page
+    details = list(page["AccessDetails"])
+    while page["IsTruncated"]:
+        page = iam.get_organizations_access_report(JobId=job_id, Marker=page["Marker"], **kwargs)
+        details.extend(page["AccessDetails"])
+    return first, details
+
+
+def expected_usage(spec: OrganizationSpec, accounts: set[str], now: datetime) -> dict[str, tuple[datetime, str, int]]:
+    """namespace -> (latest time, latest account, accounts that used it) within 400 days."""
+    since = now - timedelta(days=400)
+    latest: dict[str, tuple[datetime, str]] = {}
+    users: dict[str, set[str]] = {}
+    for record in spec.activity:
+        if record.account_id in accounts and since <= record.when <= now:
+            users.setdefault(record.namespace, set()).add(record.account_id)
+            if record.namespace not in latest or record.when > latest[record.namespace][0]:
+                latest[record.namespace] = (record.when, record.account_id)
+    return {ns: (when, account, len(users[ns])) for ns, (when, account) in latest.items()}
+
+
+def subtree_accounts(spec: OrganizationSpec, entity_id: str) -> set[str]:
+    return {
+        a.id
+        for a in spec.accounts
+        if entity_id in spec.chain(a.id) and a.id != spec.management_account_id
+    }
