@@ -33,8 +33,4 @@ def expected_usage(spec: OrganizationSpec, accounts: set[str], now: datetime) ->
 
 
 def subtree_accounts(spec: OrganizationSpec, entity_id: str) -> set[str]:
-    return {
-        a.id
-        for a in spec.accounts
-        if entity_id in spec.chain(a.id) and a.id != spec.management_account_id
-    }
+    return {a.id for a in spec.accounts if entity_id in spec.chain(a.id) and a.id != spec.management_account_id}

@@ -18,7 +18,7 @@ from sandbox.presets import (
     EXAMPLE_OU_PATH,
     apply_preset,
 )
-from sandbox.seed import DENIED_IN_WORKLOADS, SANDBOX_ALLOWED, OrganizationSpec
+from sandbox.seed import SANDBOX_ALLOWED, OrganizationSpec
 from tests.conftest import REPORTER_ROLE
 from tests.helpers import complete_report, expected_usage, subtree_accounts
 
@@ -105,9 +105,12 @@ def test_an_ou_covers_its_subtree_and_its_scps(demo_org: OrganizationSpec, iam: 
     workloads = ou(demo_org, "Workloads")
     _, details = report_of(iam, demo_org.path(workloads))
     namespaces = {d["ServiceNamespace"] for d in details}
-    denied = {ns for ns in load_catalog().services if any(ns.startswith(p.split(":")[0].rstrip("*")) and
-              (p.split(":")[0].endswith("*") or ns == p.split(":")[0]) for p in DENIED_IN_WORKLOADS)}  # fmt: skip
-    assert denied and not namespaces & denied
+    # DenyUnusedServices on Workloads: gamelift:*, robomaker:*, braket:*, groundstation:*, iot*:*
+    denied = {"gamelift", "robomaker", "braket", "groundstation"} | {
+        ns for ns in load_catalog().services if ns.startswith("iot")
+    }
+    assert denied
+    assert not namespaces & denied
     assert namespaces == set(load_catalog().services) - denied
     assert "iam" in namespaces  # an action-level deny (iam:CreateUser) leaves the service accessible
     assert_matches_ground_truth(demo_org, details, subtree_accounts(demo_org, workloads))

@@ -30,7 +30,7 @@ def root_path(spec: OrganizationSpec) -> str:
 
 # -- validation as the botocore model constrains the request ------------------------------------
 
-GENERATE_CASES = {
+GENERATE_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "short path": ({"EntityPath": "o-abcdefghij/r-ab"}, "entityPath", "length between 19 and 427"),
     "long path": ({"EntityPath": "o-abcdefghij/r-abcd/" + "1" * 420}, "entityPath", "length between 19 and 427"),
     "pattern": ({"EntityPath": "org-abcdefghij/r-abcd/x"}, "entityPath", "regular expression pattern"),
@@ -51,7 +51,7 @@ def test_generate_rejects_values_outside_the_model(demo_org: OrganizationSpec, c
     assert constraint in message
 
 
-GET_CASES = {
+GET_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "job id length": ({"JobId": "short"}, "jobId", "length between 36 and 36"),
     "max items 0": ({"JobId": "a" * 36, "MaxItems": 0}, "maxItems", "value between 1 and 1000"),
     "max items 1001": ({"JobId": "a" * 36, "MaxItems": 1001}, "maxItems", "value between 1 and 1000"),
@@ -189,7 +189,7 @@ def test_only_the_generating_role_session_can_read_the_report(
     same_session_again = reporter("run-2026-11-24")  # new credentials, same role and session name
     assert same_session_again.get_organizations_access_report(JobId=job_id)["JobStatus"] == "COMPLETED"
     other_session = reporter("run-2026-11-25", config=NO_RETRIES)
-    code, message, status = error_of(other_session.get_organizations_access_report, JobId=job_id)
+    code, _message, status = error_of(other_session.get_organizations_access_report, JobId=job_id)
     assert (code, status) == ("NoSuchEntity", 404)
     unknown = error_of(other_session.get_organizations_access_report, JobId="00000000-0000-0000-0000-000000000000")
     assert unknown[0] == code  # indistinguishable from an unknown job

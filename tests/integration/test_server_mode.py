@@ -1,0 +1,116 @@
+"""The sandbox as a real endpoint on loopback: boto3, the AWS CLI, and `python -m sandbox serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+import sandbox
+from sandbox.cli import main
+from sandbox.clients import role_session_client
+from sandbox.presets import apply_preset
+from sandbox.seed import OrganizationSpec
+from sandbox.server import Endpoint, SandboxServer
+from tests.conftest import NO_RETRIES, REPORTER_ROLE
+from tests.helpers import complete_report
+
+pytestmark = pytest.mark.server
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[Endpoint, OrganizationSpec]]:
+    with SandboxServer() as endpoint:
+        spec = apply_preset("demo")
+        sandbox.store_for_account(spec.management_account_id).configure(job_seconds=0)
+        yield endpoint, spec
+
+
+def reporter(endpoint: Endpoint, spec: OrganizationSpec, session: str) -> Any:
+    role = f"arn:aws:iam::{spec.management_account_id}:role/{REPORTER_ROLE}"
+    return role_session_client("iam", role, session, endpoint_url=endpoint.url, config=NO_RETRIES)
+
+
+def test_the_main_flow_and_the_owner_rule_through_the_server(served: tuple[Endpoint, OrganizationSpec]) -> None:
+    endpoint, spec = served
+    owner = reporter(endpoint, spec, "run-a")
+    job_id = owner.generate_organizations_access_report(EntityPath=f"{spec.organization_id}/{spec.root_id}/")["JobId"]
+    first, details = complete_report(owner, job_id, MaxItems=1000)
+    assert first["NumberOfServicesAccessible"] == len(details) > 400
+    with pytest.raises(ClientError) as raised:
+        reporter(endpoint, spec, "run-b").get_organizations_access_report(JobId=job_id)
+    assert raised.value.response["Error"]["Code"] == "NoSuchEntity"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def aws_cli(endpoint: Endpoint, *args: str) -> dict[str, Any]:
+    env = {**os.environ, **endpoint.environment()}
+    done = subprocess.run(
+        [sys.executable, "-m", "awscli", "--output", "json", *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_the_aws_cli_generates_and_reads_a_report(served: tuple[Endpoint, OrganizationSpec]) -> None:
+    endpoint, spec = served
+    root = f"{spec.organization_id}/{spec.root_id}"
+    job = aws_cli(endpoint, "iam", "generate-organizations-access-report", "--entity-path", root)
+    report = aws_cli(endpoint, "iam", "get-organizations-access-report", "--job-id", job["JobId"], "--max-items", "5")
+    assert report["JobStatus"] == "COMPLETED"
+    assert len(report["AccessDetails"]) == 5
+    assert report["NumberOfServicesAccessible"] > 400
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_python_m_sandbox_serve_prints_its_endpoint_and_answers_the_cli() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--port", str(port), "--job-seconds", "0"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        printed = []
+        for line in process.stdout:
+            printed.append(line)
+            if "Press Ctrl+C" in line:
+                break
+        text = "".join(printed)
+        assert f"Sandbox AWS endpoint: http://127.0.0.1:{port}" in text
+        assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in text
+        try_line = next(line for line in printed if line.startswith("Try: "))
+        root = try_line.split("--entity-path ")[1].strip()
+        endpoint = Endpoint("127.0.0.1", port)
+        job = aws_cli(endpoint, "iam", "generate-organizations-access-report", "--entity-path", root)
+        report = aws_cli(endpoint, "iam", "get-organizations-access-report", "--job-id", job["JobId"])
+        assert report["JobStatus"] == "COMPLETED"
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
+
+
+def test_the_demo_prints_the_roots_report_as_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--job-seconds", "0", "--short-pages", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "namespace" in printed
+    assert "last used (UTC)" in printed
+    assert "services allowed by SCPs at the root" in printed
+    assert "(9 page(s)" in printed  # 445 services in pages of 50, read to the end
