@@ -48,7 +48,7 @@ def test_the_clock_freezes_advances_and_resumes() -> None:
 def test_settings_are_validated() -> None:
     for bad in ({"job_seconds": -1}, {"max_jobs_in_progress": 0}, {"short_page_items": 0}, {"job_ids": ["x"]}):
         with pytest.raises(ValueError, match=next(iter(bad))):
-            ReportSettings(**bad)  # type: ignore[arg-type]
+            ReportSettings(**bad)
 
 
 def test_time_orders_put_never_used_services_first_ascending_and_last_descending() -> None:
