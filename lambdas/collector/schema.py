@@ -1,0 +1,115 @@
+"""The one schema of the collector's datasets: `access_details` and `report_jobs`.
+
+The Parquet writer, the Glue table definitions and the local SQL engine all read the columns from
+here; there is no second list. Each column has a logical type from which the Arrow type (Parquet)
+and the Hive/Glue type (Athena) are derived. Both datasets are partitioned by `dt` (YYYY-MM-DD),
+which lives in the S3 key (`dt=…/`), not in the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pyarrow as pa
+
+
+class Kind(StrEnum):
+    STRING = "string"
+    TIMESTAMP = "timestamp"  # UTC, microseconds
+    INT = "int"
+    BOOL = "bool"
+
+
+_ARROW = {
+    Kind.STRING: pa.string(),
+    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Kind.INT: pa.int32(),
+    Kind.BOOL: pa.bool_(),
+}
+_GLUE = {Kind.STRING: "string", Kind.TIMESTAMP: "timestamp", Kind.INT: "int", Kind.BOOL: "boolean"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    comment: str
+    nullable: bool = False
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return _ARROW[self.kind]
+
+    @property
+    def glue_type(self) -> str:
+        return _GLUE[self.kind]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    columns: tuple[Column, ...]
+    partition_key: str = "dt"
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+STR, TS, INT, BOOL = Kind.STRING, Kind.TIMESTAMP, Kind.INT, Kind.BOOL
+
+# Who, what and when of the job a row came from; shared by both datasets.
+_JOB_COLUMNS = (
+    Column("run_id", STR, "collector run (one per scheduled execution)"),
+    Column("collected_at", TS, "when the run started (UTC)"),
+    Column("organization_id", STR, "o-… of the organization"),
+    Column("target_path", STR, "entity path of the report's target (root, OU or account)"),
+    Column("target_type", STR, "ROOT | ORGANIZATIONAL_UNIT | ACCOUNT"),
+    Column("target_id", STR, "r-…, ou-… or the 12-digit account id"),
+    Column("target_name", STR, "account or OU name, for people", nullable=True),
+    Column("policy_id", STR, "SCP the report was narrowed to; null = all SCPs", nullable=True),
+    Column("job_id", STR, "IAM report job id", nullable=True),
+    Column("job_creation_date", TS, "IAM JobCreationDate", nullable=True),
+    Column("job_completion_date", TS, "IAM JobCompletionDate", nullable=True),
+)
+
+ACCESS_DETAILS = Dataset(
+    "access_details",
+    (
+        *_JOB_COLUMNS,
+        Column("services_accessible", INT, "NumberOfServicesAccessible of the report"),
+        Column("services_not_accessed", INT, "NumberOfServicesNotAccessed of the report"),
+        Column("service_name", STR, "ServiceName"),
+        Column("service_namespace", STR, "ServiceNamespace (IAM service prefix)"),
+        Column(
+            "last_authenticated_time", TS, "LastAuthenticatedTime (UTC); null = not used in 400 days", nullable=True
+        ),
+        Column("last_authenticated_region", STR, "Region of the last access", nullable=True),
+        Column("last_authenticated_entity_path", STR, "EntityPath of the last accessor", nullable=True),
+        Column("last_authenticated_account_id", STR, "account of the last accessor", nullable=True),
+        Column("total_authenticated_entities", INT, "accounts in scope that used the service"),
+        Column("accessed", BOOL, "used within the tracking period"),
+    ),
+)
+
+REPORT_JOBS = Dataset(
+    "report_jobs",
+    (
+        *_JOB_COLUMNS,
+        Column("job_status", STR, "COMPLETED | FAILED | TIMED_OUT | NOT_STARTED"),
+        Column("services_accessible", INT, "NumberOfServicesAccessible", nullable=True),
+        Column("services_not_accessed", INT, "NumberOfServicesNotAccessed", nullable=True),
+        Column("rows_written", INT, "access_details rows written for the job"),
+        Column("pages", INT, "GetOrganizationsAccessReport pages read"),
+        Column("iam_calls", INT, "IAM report calls made for the job, retries excluded"),
+        Column("error_code", STR, "ErrorDetails.Code, or the collector's own check", nullable=True),
+        Column("error_message", STR, "ErrorDetails.Message, or what the check found", nullable=True),
+    ),
+)
+
+DATASETS = (ACCESS_DETAILS, REPORT_JOBS)
