@@ -20,6 +20,7 @@ from sandbox.presets import (
 )
 from sandbox.seed import SANDBOX_ALLOWED, OrganizationSpec
 from tests.conftest import REPORTER_ROLE
+from tests.documented_example import DOCUMENTED_RESPONSE
 from tests.helpers import complete_report, expected_usage, subtree_accounts
 
 
@@ -40,38 +41,7 @@ def test_the_example_preset_returns_the_documented_response(aws: None) -> None:
     sandbox.store_for_account(EXAMPLE_MANAGEMENT_ACCOUNT).clock.advance(4)
     response = iam.get_organizations_access_report(JobId=EXAMPLE_JOB_ID)
     response.pop("ResponseMetadata")
-    ou_path = EXAMPLE_OU_PATH
-    assert response == {
-        "AccessDetails": [
-            {
-                "EntityPath": f"{ou_path}/111122223333",
-                "LastAuthenticatedTime": datetime(2019, 5, 25, 16, 29, 52, tzinfo=UTC),
-                "Region": "us-east-1",
-                "ServiceName": "Amazon DynamoDB",
-                "ServiceNamespace": "dynamodb",
-                "TotalAuthenticatedEntities": 2,
-            },
-            {
-                "EntityPath": f"{ou_path}/123456789012",
-                "LastAuthenticatedTime": datetime(2019, 6, 15, 13, 12, 6, tzinfo=UTC),
-                "Region": "us-east-1",
-                "ServiceName": "AWS Identity and Access Management",
-                "ServiceNamespace": "iam",
-                "TotalAuthenticatedEntities": 4,
-            },
-            {
-                "ServiceName": "Amazon Simple Storage Service",
-                "ServiceNamespace": "s3",
-                "TotalAuthenticatedEntities": 0,
-            },
-        ],
-        "IsTruncated": False,
-        "JobCompletionDate": datetime(2019, 6, 18, 19, 47, 35, tzinfo=UTC),
-        "JobCreationDate": datetime(2019, 6, 18, 19, 47, 31, tzinfo=UTC),
-        "JobStatus": "COMPLETED",
-        "NumberOfServicesAccessible": 3,
-        "NumberOfServicesNotAccessed": 1,
-    }
+    assert response == DOCUMENTED_RESPONSE
 
 
 def assert_matches_ground_truth(spec: OrganizationSpec, details: list[dict[str, Any]], accounts: set[str]) -> None:

@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from lambdas.collector.normalize import ColumnBuffer, JobContext, account_of
 from lambdas.collector.schema import ACCESS_DETAILS, DATASETS, REPORT_JOBS
+from tests.documented_example import DOCUMENTED_JOB_ID, DOCUMENTED_OU_PATH, DOCUMENTED_RESPONSE
 
-OU_PATH = "o-a1b2c3d4e5/r-f6g7h8i9j0example/ou-1a2b3c-k9l8m7n6o5example"
-# The boto3 documentation's example response of get_organizations_access_report, as botocore parses it.
-DOCUMENTED: dict[str, Any] = {
-    "AccessDetails": [
-        {
-            "EntityPath": f"{OU_PATH}/111122223333",
-            "LastAuthenticatedTime": datetime(2019, 5, 25, 16, 29, 52, tzinfo=UTC),
-            "Region": "us-east-1",
-            "ServiceName": "Amazon DynamoDB",
-            "ServiceNamespace": "dynamodb",
-            "TotalAuthenticatedEntities": 2,
-        },
-        {
-            "EntityPath": f"{OU_PATH}/123456789012",
-            # the same instant, parsed in another zone: stored as UTC
-            "LastAuthenticatedTime": datetime(2019, 6, 15, 15, 12, 6, tzinfo=timezone(timedelta(hours=2))),
-            "Region": "us-east-1",
-            "ServiceName": "AWS Identity and Access Management",
-            "ServiceNamespace": "iam",
-            "TotalAuthenticatedEntities": 4,
-        },
-        {"ServiceName": "Amazon Simple Storage Service", "ServiceNamespace": "s3", "TotalAuthenticatedEntities": 0},
-    ],
-    "IsTruncated": False,
-    "JobCompletionDate": datetime(2019, 6, 18, 19, 47, 35, tzinfo=UTC),
-    "JobCreationDate": datetime(2019, 6, 18, 19, 47, 31, tzinfo=UTC),
-    "JobStatus": "COMPLETED",
-    "NumberOfServicesAccessible": 3,
-    "NumberOfServicesNotAccessed": 1,
-}
+OU_PATH = DOCUMENTED_OU_PATH
+# The documented response, with the iam time as botocore might parse it in another zone: stored as UTC.
+DOCUMENTED = copy.deepcopy(DOCUMENTED_RESPONSE)
+DOCUMENTED["AccessDetails"][1]["LastAuthenticatedTime"] = DOCUMENTED["AccessDetails"][1][
+    "LastAuthenticatedTime"
+].astimezone(timezone(timedelta(hours=2)))
 RUN_START = datetime(2019, 6, 18, 19, 47, 0, tzinfo=UTC)
 CONTEXT = JobContext(
     run_id="run-20190618",
@@ -51,7 +28,7 @@ CONTEXT = JobContext(
     target_id="ou-1a2b3c-k9l8m7n6o5example",
     target_name="Example",
     policy_id=None,
-    job_id="examplea-1234-b567-cde8-90fg123abcd4",
+    job_id=DOCUMENTED_JOB_ID,
     job_creation_date=DOCUMENTED["JobCreationDate"],
     job_completion_date=DOCUMENTED["JobCompletionDate"],
     services_accessible=3,
