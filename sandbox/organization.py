@@ -120,6 +120,3 @@ class OrganizationIndex:
         """The SCP objects attached directly to an entity."""
         entity = self._nodes.get(entity_id) or self._accounts[entity_id]
         return [p for p in entity.attached_policies if p.type == "SERVICE_CONTROL_POLICY"]
-
-    def is_account(self, entity_id: str) -> bool:
-        return entity_id in self._accounts
