@@ -89,3 +89,9 @@ class ColumnBuffer:
 
     def to_table(self) -> pa.Table:
         return pa.Table.from_pydict(self.columns, schema=self.dataset.arrow_schema)
+
+
+def add_row(buffer: ColumnBuffer, values: Mapping[str, Any]) -> None:
+    """Append one row given as a mapping with every column of the buffer's dataset."""
+    for name, column in buffer.columns.items():
+        column.append(values[name])

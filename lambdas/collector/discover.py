@@ -1,0 +1,148 @@
+"""discover: the run's configuration turned into targets, written to S3 as a manifest of batches.
+
+The organization is walked top down with the Organizations API (every call paginated): the root,
+each OU with `ListOrganizationalUnitsForParent`, each parent's accounts with
+`ListAccountsForParent`. That is two calls per parent and yields names and full entity paths.
+
+Selection: `scope` picks the target types; `include_ids` keeps only the named entities and their
+subtrees, `exclude_ids` removes them with their subtrees; with `policy_ids`, each target gets one
+report per policy. The management account is left out unless asked for: SCPs never apply to it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas.collector.config import DiscoverSettings
+from lambdas.collector.errors import TargetSelectionError
+from lambdas.collector.models import Batch, DiscoverEvent, RunContext, Target, TargetType
+from lambdas.collector.storage import Layout, put_json
+
+
+@dataclass(frozen=True)
+class Entity:
+    id: str
+    type: TargetType
+    name: str | None
+    path: str
+    active: bool = True
+
+    @property
+    def chain(self) -> set[str]:
+        """The ids on the path from the root down to this entity."""
+        return set(self.path.split("/")[1:])
+
+
+@dataclass(frozen=True)
+class OrganizationTree:
+    organization_id: str
+    management_account_id: str
+    entities: list[Entity]
+
+
+def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    for page in client.get_paginator(operation).paginate(**params):
+        yield from page[key]
+
+
+def walk_organization(organizations: Any) -> OrganizationTree:
+    """Every root, OU (any depth) and account of the organization, parents before children."""
+    organization = organizations.describe_organization()["Organization"]
+    org_id = organization["Id"]
+    entities: list[Entity] = []
+    parents: list[tuple[str, str]] = []
+    for root in _pages(organizations, "list_roots", "Roots"):
+        path = f"{org_id}/{root['Id']}"
+        entities.append(Entity(root["Id"], TargetType.ROOT, root.get("Name"), path))
+        parents.append((root["Id"], path))
+    while parents:
+        parent_id, parent_path = parents.pop(0)
+        for ou in _pages(
+            organizations, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent_id
+        ):
+            path = f"{parent_path}/{ou['Id']}"
+            entities.append(Entity(ou["Id"], TargetType.ORGANIZATIONAL_UNIT, ou.get("Name"), path))
+            parents.append((ou["Id"], path))
+        for account in _pages(organizations, "list_accounts_for_parent", "Accounts", ParentId=parent_id):
+            entities.append(
+                Entity(
+                    account["Id"],
+                    TargetType.ACCOUNT,
+                    account.get("Name"),
+                    f"{parent_path}/{account['Id']}",
+                    active=account.get("Status", "ACTIVE") == "ACTIVE",
+                )
+            )
+    return OrganizationTree(org_id, organization["MasterAccountId"], entities)
+
+
+def select_targets(tree: OrganizationTree, settings: DiscoverSettings) -> list[Target]:
+    known = {entity.id for entity in tree.entities}
+    unknown = [entity_id for entity_id in settings.include_ids if entity_id not in known]
+    if unknown:
+        raise TargetSelectionError(
+            f"INCLUDE_IDS names {', '.join(unknown)}, not found in organization {tree.organization_id}"
+        )
+    include, exclude = set(settings.include_ids), set(settings.exclude_ids)
+    types = settings.scope.target_types
+    targets: list[Target] = []
+    for entity in tree.entities:
+        if entity.type not in types or not entity.active:
+            continue
+        if entity.id == tree.management_account_id and not settings.include_management_account:
+            continue
+        chain = entity.chain
+        if (include and not chain & include) or chain & exclude:
+            continue
+        policies: list[str | None] = [*settings.policy_ids] or [None]
+        for policy_id in policies:
+            targets.append(
+                Target(path=entity.path, type=entity.type, id=entity.id, name=entity.name, policy_id=policy_id)
+            )
+    if not targets:
+        raise TargetSelectionError(
+            f"scope {settings.scope.value!r} with INCLUDE_IDS={sorted(include)} and "
+            f"EXCLUDE_IDS={sorted(exclude)} selects no target in organization {tree.organization_id}"
+        )
+    return targets
+
+
+def batches(targets: list[Target], size: int) -> list[Batch]:
+    return [Batch(batch=n, targets=targets[i : i + size]) for n, i in enumerate(range(0, len(targets), size))]
+
+
+@dataclass(frozen=True)
+class Discovery:
+    run: RunContext
+    by_type: dict[str, int]
+    skipped_exclude_ids: list[str]
+
+
+def discover(event: DiscoverEvent, settings: DiscoverSettings, organizations: Any, s3: Any) -> Discovery:
+    """Walk, select, write the manifest; the returned context is what the state machine carries."""
+    tree = walk_organization(organizations)
+    targets = select_targets(tree, settings)
+    layout = Layout(settings.data_prefix)
+    manifest = batches(targets, settings.batch_size)
+    key = layout.manifest(event.run_id)
+    put_json(s3, settings.data_bucket, key, [batch.model_dump(mode="json") for batch in manifest])
+    run = RunContext(
+        run_id=event.run_id,
+        dt=event.started_at.date().isoformat(),
+        collected_at=event.started_at,
+        organization_id=tree.organization_id,
+        bucket=settings.data_bucket,
+        manifest_key=key,
+        targets=len(targets),
+        batches=len(manifest),
+        polling=event.options.polling or settings.polling,
+    )
+    known = {entity.id for entity in tree.entities}
+    return Discovery(
+        run=run,
+        by_type=dict(Counter(target.type.value for target in targets)),
+        skipped_exclude_ids=[entity_id for entity_id in settings.exclude_ids if entity_id not in known],
+    )

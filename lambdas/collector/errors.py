@@ -1,0 +1,27 @@
+"""The collector's named errors. The state machine retries or catches them by these names."""
+
+from __future__ import annotations
+
+
+class CollectorError(Exception):
+    """Base of the errors the collector raises on purpose."""
+
+
+class ConfigurationError(CollectorError):
+    """A function's environment is missing a setting or has an invalid one (the message names it)."""
+
+
+class TargetSelectionError(CollectorError):
+    """The configured scope, include or exclude lists do not select a usable set of targets."""
+
+
+class ReportSessionError(CollectorError):
+    """The reporter role could not be assumed."""
+
+
+class SnapshotError(CollectorError):
+    """The run collected nothing that could replace the day's snapshot; the previous data is kept."""
+
+
+class AlertDeliveryError(CollectorError):
+    """The alert could not be published."""

@@ -1,0 +1,266 @@
+"""What the collector's functions receive and return: the Step Functions payloads.
+
+Every event is parsed into one of these models before any side effect, so a malformed event fails
+with a pydantic `ValidationError` that names the field. Payloads carry keys, ids and counts; report
+pages never travel through Step Functions (they go to S3 as Parquet parts).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# Patterns from IAM's and Organizations' service models; a target is refused before IAM sees it.
+ORGANIZATION_ID = r"^o-[0-9a-z]{10,32}$"
+ROOT_ID = r"^r-[0-9a-z]{4,32}$"
+OU_ID = r"^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$"
+ACCOUNT_ID = r"^\d{12}$"
+POLICY_ID = r"^p-[0-9a-zA-Z_]{8,128}$"
+ENTITY_PATH = r"^o-[0-9a-z]{10,32}/r-[0-9a-z]{4,32}(/ou-[0-9a-z]{4,32}-[0-9a-z]{8,32})*(/\d{12})?$"
+# Execution names become S3 key segments and session names: keep them to a safe alphabet.
+RUN_ID = r"^[A-Za-z0-9_.-]{1,80}$"
+TARGET_ID = f"{ROOT_ID[:-1]}|{OU_ID[1:-1]}|{ACCOUNT_ID[1:]}"
+
+OrganizationId = Annotated[str, StringConstraints(pattern=ORGANIZATION_ID)]
+PolicyId = Annotated[str, StringConstraints(pattern=POLICY_ID)]
+EntityPath = Annotated[str, StringConstraints(max_length=427, pattern=ENTITY_PATH)]
+TargetId = Annotated[str, StringConstraints(pattern=TARGET_ID)]
+RunId = Annotated[str, StringConstraints(pattern=RUN_ID)]
+JobId = Annotated[str, StringConstraints(min_length=36, max_length=36)]
+Marker = Annotated[str, StringConstraints(min_length=1, max_length=320)]
+Date = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetType(StrEnum):
+    ROOT = "ROOT"
+    ORGANIZATIONAL_UNIT = "ORGANIZATIONAL_UNIT"
+    ACCOUNT = "ACCOUNT"
+
+
+class Scope(StrEnum):
+    ALL = "all"
+    ROOT = "root"
+    OUS = "ous"
+    ACCOUNTS = "accounts"
+
+    @property
+    def target_types(self) -> frozenset[TargetType]:
+        return {
+            Scope.ALL: frozenset(TargetType),
+            Scope.ROOT: frozenset({TargetType.ROOT}),
+            Scope.OUS: frozenset({TargetType.ORGANIZATIONAL_UNIT}),
+            Scope.ACCOUNTS: frozenset({TargetType.ACCOUNT}),
+        }[self]
+
+
+class Target(Model):
+    """One report to generate: an entity of the organization, optionally narrowed to one SCP."""
+
+    path: EntityPath
+    type: TargetType
+    id: TargetId
+    name: str | None = Field(default=None, max_length=128)
+    policy_id: PolicyId | None = None
+
+    @model_validator(mode="after")
+    def _path_ends_with_id(self) -> Target:
+        if self.path.rsplit("/", 1)[-1] != self.id:
+            raise ValueError(f"path {self.path!r} does not end with the target id {self.id!r}")
+        kind = (
+            TargetType.ROOT
+            if re.match(ROOT_ID, self.id)
+            else TargetType.ORGANIZATIONAL_UNIT
+            if re.match(OU_ID, self.id)
+            else TargetType.ACCOUNT
+        )
+        if kind is not self.type:
+            raise ValueError(f"target id {self.id!r} is not of type {self.type}")
+        return self
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.path, self.policy_id)
+
+
+class Polling(Model):
+    """How long to wait between polls of a batch, and how many polls before giving up."""
+
+    initial_wait_seconds: int = Field(default=5, ge=0, le=3600)
+    max_wait_seconds: int = Field(default=60, ge=0, le=3600)
+    max_attempts: int = Field(default=40, ge=1, le=500)
+
+    def wait_after(self, polls: int) -> int:
+        """Exponential backoff (doubling per poll), capped."""
+        return min(self.max_wait_seconds, self.initial_wait_seconds * (1 << min(polls, 16)))
+
+
+class RunOptions(Model):
+    """Per-execution overrides of the configured run, taken from the execution's input."""
+
+    polling: Polling | None = None
+
+
+class DiscoverEvent(Model):
+    """The state machine passes the execution's name, start time and input."""
+
+    run_id: RunId
+    started_at: UtcDatetime
+    options: RunOptions = RunOptions()
+
+
+class RunContext(Model):
+    """What every later stage needs to know about the run; discover's result."""
+
+    run_id: RunId
+    dt: Date
+    collected_at: UtcDatetime
+    organization_id: OrganizationId
+    bucket: str = Field(min_length=3, max_length=63)
+    manifest_key: str = Field(min_length=1, max_length=1024)
+    targets: int = Field(ge=1)
+    batches: int = Field(ge=1)
+    polling: Polling = Polling()
+
+
+class Batch(Model):
+    """One item of the manifest: the targets one child execution of the Distributed Map collects."""
+
+    batch: int = Field(ge=0)
+    targets: list[Target] = Field(min_length=1)
+
+
+class GenerateEvent(Model):
+    """A child execution's input, as the Distributed Map's ItemSelector builds it."""
+
+    run: RunContext
+    batch: Batch
+
+
+class JobStatus(StrEnum):
+    # In flight (carried in the batch state)
+    NOT_STARTED = "NOT_STARTED"  # also final, when generation was never admitted
+    IN_PROGRESS = "IN_PROGRESS"
+    TRUNCATED = "TRUNCATED"  # completed, more pages to read
+    # Final (recorded in report_jobs)
+    COMPLETED = "COMPLETED"
+    INCOMPLETE = "INCOMPLETE"  # completed, but the rows do not add up to the report's counts
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    NOT_COLLECTED = "NOT_COLLECTED"  # in the manifest, but its batch never reported it
+
+
+class Job(Model):
+    """A target's report job while its batch is in flight."""
+
+    target: Target
+    status: JobStatus = JobStatus.NOT_STARTED
+    job_id: JobId | None = None
+    polls: int = Field(default=0, ge=0)
+    marker: Marker | None = None
+    pages: int = Field(default=0, ge=0)
+    rows: int = Field(default=0, ge=0)
+    iam_calls: int = Field(default=0, ge=0)
+    created: UtcDatetime | None = None
+    completed: UtcDatetime | None = None
+    accessible: int | None = Field(default=None, ge=0)
+    not_accessed: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Job:
+        if self.status is not JobStatus.NOT_STARTED and self.job_id is None:
+            raise ValueError(f"a {self.status} job needs its job_id")
+        if (self.status is JobStatus.TRUNCATED) != (self.marker is not None):
+            raise ValueError("a marker goes with, and only with, a TRUNCATED job")
+        return self
+
+
+_COUNTS = ("pending", "truncated")
+
+
+class BatchState(Model):
+    """A batch between stages: its unfinished jobs, and what the state machine's Choice and Wait read."""
+
+    run: RunContext
+    batch: int = Field(ge=0)
+    round: int = Field(default=0, ge=0)  # stage invocations so far; names the S3 parts they write
+    polls: int = Field(default=0, ge=0)
+    jobs: list[Job] = []
+    finished: int = Field(default=0, ge=0)
+    wait_seconds: int = Field(default=0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in _COUNTS}
+        return data
+
+    @property
+    def pending(self) -> int:
+        return sum(job.status in (JobStatus.NOT_STARTED, JobStatus.IN_PROGRESS) for job in self.jobs)
+
+    @property
+    def truncated(self) -> int:
+        return sum(job.status is JobStatus.TRUNCATED for job in self.jobs)
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON the state machine receives, with the counts its Choice state reads."""
+        return {
+            **self.model_dump(mode="json", exclude_defaults=False),
+            "pending": self.pending,
+            "truncated": self.truncated,
+        }
+
+
+class FinalizeEvent(Model):
+    run: RunContext
+
+
+class SnapshotSummary(Model):
+    """Finalize's result: the day's snapshot in counts."""
+
+    run_id: RunId
+    dt: Date
+    targets: int = Field(ge=0)
+    jobs_by_status: dict[JobStatus, int]
+    rows: int = Field(ge=0)
+    carried_over_targets: int = Field(ge=0)
+    files: dict[str, int]
+    replaced_files: int = Field(ge=0)
+
+    @property
+    def problems(self) -> int:
+        return sum(n for status, n in self.jobs_by_status.items() if status is not JobStatus.COMPLETED)
+
+
+class AlertEvent(Model):
+    run: RunContext
+    snapshot: SnapshotSummary
+
+
+class AlertResult(Model):
+    published: bool
+    message_id: str | None = None
+    severity: str
+    targets_with_unused: int = Field(ge=0)
+    unused_services: int = Field(ge=0)
+    newly_unused_services: int = Field(ge=0)
+    problem_jobs: int = Field(ge=0)
+    message_bytes: int = Field(ge=0)

@@ -1,0 +1,119 @@
+"""The reporter role session: the one principal every IAM report call of a run goes through.
+
+IAM lets only the principal that generated a report read it, and for a role that principal is the
+assumed-role *session* (`assumed-role/ROLE/SESSION-NAME`). Generate, poll and fetch run in separate
+Lambda functions with separate execution roles, so each assumes the reporter role with a session
+name derived from the run id alone: every stage of a run acts as the same principal. Organizations
+reads go through the same role, which is what the cross-account deployment needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.collector.errors import ReportSessionError
+
+SESSION_PREFIX = "org-access-report"
+SESSION_NAME_MAX = 64
+_NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_+=,.@-]")
+# Renew credentials that would expire within this, so a 15-minute invocation never outlives them.
+RENEW_BEFORE = timedelta(minutes=15)
+
+# IAM's report APIs throttle per account with buckets that cannot be raised: adaptive mode adds
+# client-side rate limiting to the retries. Organizations uses the same mode.
+REPORT_RETRIES = Config(retries={"mode": "adaptive", "total_max_attempts": 12}, connect_timeout=10, read_timeout=60)
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+
+
+def session_name(run_id: str) -> str:
+    """`org-access-report-<run id>`, restricted to STS's alphabet and at most 64 characters.
+
+    A run id that does not fit is cut and suffixed with a hash of the whole id, so two long run
+    ids never share a session name.
+    """
+    name = f"{SESSION_PREFIX}-{_NOT_ALLOWED.sub('-', run_id)}"
+    if len(name) <= SESSION_NAME_MAX and name == f"{SESSION_PREFIX}-{run_id}":
+        return name
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:12]
+    return f"{name[: SESSION_NAME_MAX - len(digest) - 1]}-{digest}"
+
+
+@dataclass
+class ThrottleCounter:
+    """Counts throttling answers that botocore's retries absorbed (they never reach our code)."""
+
+    count: int = 0
+
+    def __call__(self, response: Any = None, **_: Any) -> None:
+        if response is None:
+            return  # botocore ignores a None answer: this handler never changes retry decisions
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+        if isinstance(parsed, dict) and parsed.get("Error", {}).get("Code") in THROTTLING_CODES:
+            self.count += 1
+
+
+@dataclass
+class _Assumed:
+    session: boto3.Session
+    expires: datetime
+    clients: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReportSession:
+    """Assumes the reporter role once per run (and again before the credentials expire)."""
+
+    sts: Any
+    role_arn: str
+    external_id: str | None = None
+    duration_seconds: int = 3600
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    throttles: ThrottleCounter = field(default_factory=ThrottleCounter)
+    _assumed: dict[str, _Assumed] = field(default_factory=dict)
+
+    def iam(self, run_id: str) -> Any:
+        return self._client("iam", run_id)
+
+    def organizations(self, run_id: str) -> Any:
+        return self._client("organizations", run_id)
+
+    def _client(self, service: str, run_id: str) -> Any:
+        assumed = self._session(session_name(run_id))
+        if service not in assumed.clients:
+            client = assumed.session.client(service, config=REPORT_RETRIES)  # type: ignore[call-overload]
+            client.meta.events.register(f"needs-retry.{service}", self.throttles)
+            assumed.clients[service] = client
+        return assumed.clients[service]
+
+    def _session(self, name: str) -> _Assumed:
+        assumed = self._assumed.get(name)
+        if assumed is not None and assumed.expires - self.clock() > RENEW_BEFORE:
+            return assumed
+        request: dict[str, Any] = {
+            "RoleArn": self.role_arn,
+            "RoleSessionName": name,
+            "DurationSeconds": self.duration_seconds,
+        }
+        if self.external_id:
+            request["ExternalId"] = self.external_id
+        try:
+            credentials = self.sts.assume_role(**request)["Credentials"]
+        except (ClientError, BotoCoreError) as error:
+            raise ReportSessionError(f"cannot assume the reporter role {self.role_arn}: {error}") from error
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        expires = credentials["Expiration"]
+        self._assumed = {name: _Assumed(session, expires if expires.tzinfo else expires.replace(tzinfo=UTC))}
+        return self._assumed[name]

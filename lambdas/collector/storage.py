@@ -1,0 +1,159 @@
+"""Where everything lives in the data bucket, and Parquet/JSON in and out of S3.
+
+    {prefix}runs/{run_id}/manifest.json                         discover: the batches of targets
+    {prefix}runs/{run_id}/parts/{dataset}/batch=NNNNN/{stage}-RRRR.parquet
+                                                               generate/poll/fetch: scratch parts
+    {prefix}{dataset}/dt=YYYY-MM-DD/{run_id}-NNNNN.parquet     finalize: the day's snapshot
+
+A part's key is fixed by the batch and the stage's round, which the state input carries: a retried
+invocation rewrites the same key, so retries never duplicate rows. Scratch under `runs/` is left
+for the bucket's lifecycle rule; queries only ever read the dataset prefixes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lambdas.collector.schema import Dataset
+
+COMPRESSION = "zstd"
+ROW_GROUP_ROWS = 128 * 1024
+
+
+@dataclass(frozen=True)
+class Layout:
+    prefix: str = ""
+
+    def run(self, run_id: str) -> str:
+        return f"{self.prefix}runs/{run_id}/"
+
+    def manifest(self, run_id: str) -> str:
+        return f"{self.run(run_id)}manifest.json"
+
+    def parts(self, run_id: str, dataset: Dataset) -> str:
+        return f"{self.run(run_id)}parts/{dataset.name}/"
+
+    def part(self, run_id: str, dataset: Dataset, batch: int, stage: str, round_: int) -> str:
+        return f"{self.parts(run_id, dataset)}batch={batch:05d}/{stage}-{round_:04d}.parquet"
+
+    def dataset(self, dataset: Dataset) -> str:
+        return f"{self.prefix}{dataset.name}/"
+
+    def partition(self, dataset: Dataset, dt: str) -> str:
+        return f"{self.dataset(dataset)}{dataset.partition_key}={dt}/"
+
+    def snapshot_file(self, dataset: Dataset, dt: str, run_id: str, number: int) -> str:
+        return f"{self.partition(dataset, dt)}{run_id}-{number:05d}.parquet"
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", ()))
+    return sorted(keys)
+
+
+def list_partitions(s3: Any, bucket: str, layout: Layout, dataset: Dataset) -> list[str]:
+    """The `dt` values that have a partition, ascending."""
+    prefix = layout.dataset(dataset)
+    marker = f"{dataset.partition_key}="
+    values: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        for common in page.get("CommonPrefixes", ()):
+            segment = common["Prefix"].removeprefix(prefix).removesuffix("/")
+            if segment.startswith(marker):
+                values.append(segment.removeprefix(marker))
+    return sorted(values)
+
+
+def put_json(s3: Any, bucket: str, key: str, value: Any) -> None:
+    body = json.dumps(value, separators=(",", ":")).encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+def get_json(s3: Any, bucket: str, key: str) -> Any:
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
+    return sink.getvalue()
+
+
+def put_table(s3: Any, bucket: str, key: str, table: pa.Table) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(table), ContentType="application/vnd.apache.parquet")
+
+
+def get_table(s3: Any, bucket: str, key: str, dataset: Dataset, columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet object, cast to the dataset's schema (or the requested columns of it)."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    table = pq.read_table(io.BytesIO(body), columns=columns)
+    schema = dataset.arrow_schema
+    wanted = pa.schema([schema.field(name) for name in columns]) if columns else schema
+    return table.select(wanted.names).cast(wanted)
+
+
+def read_tables(
+    s3: Any, bucket: str, keys: list[str], dataset: Dataset, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    for key in keys:
+        yield get_table(s3, bucket, key, dataset, columns)
+
+
+class RollingParquetWriter:
+    """Writes a stream of tables as files of at most `rows_per_file` rows, one upload per file."""
+
+    def __init__(self, s3: Any, bucket: str, dataset: Dataset, key_for: Any, rows_per_file: int) -> None:
+        self.s3, self.bucket, self.dataset = s3, bucket, dataset
+        self.key_for = key_for  # file number → key
+        self.rows_per_file = rows_per_file
+        self.keys: list[str] = []
+        self.rows = 0
+        self._sink: io.BytesIO | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_file = 0
+
+    def write(self, table: pa.Table) -> None:
+        offset = 0
+        while offset < table.num_rows:
+            if self._writer is None:
+                self._open()
+            room = self.rows_per_file - self._rows_in_file
+            chunk = table.slice(offset, room)
+            assert self._writer is not None
+            self._writer.write_table(chunk, row_group_size=ROW_GROUP_ROWS)
+            self._rows_in_file += chunk.num_rows
+            self.rows += chunk.num_rows
+            offset += chunk.num_rows
+            if self._rows_in_file >= self.rows_per_file:
+                self._close()
+
+    def close(self) -> list[str]:
+        if self._writer is None and not self.keys:
+            self._open()  # an empty dataset still gets one (empty) file with the schema
+        self._close()
+        return self.keys
+
+    def _open(self) -> None:
+        self._sink = io.BytesIO()
+        self._writer = pq.ParquetWriter(self._sink, self.dataset.arrow_schema, compression=COMPRESSION)
+        self._rows_in_file = 0
+
+    def _close(self) -> None:
+        if self._writer is None or self._sink is None:
+            return
+        self._writer.close()
+        key = self.key_for(len(self.keys))
+        self.s3.put_object(
+            Bucket=self.bucket, Key=key, Body=self._sink.getvalue(), ContentType="application/vnd.apache.parquet"
+        )
+        self.keys.append(key)
+        self._writer, self._sink = None, None

@@ -1,0 +1,30 @@
+"""discover's entry point: the run's targets, as a manifest of batches in S3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.collector.config import DiscoverSettings, load
+from lambdas.collector.discover import discover
+from lambdas.collector.models import DiscoverEvent
+from lambdas.collector.observability import Metric, count, logger, metrics, tracer
+from lambdas.collector.services import services
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=DiscoverEvent)
+def handler(event: DiscoverEvent, context: LambdaContext) -> dict[str, Any]:
+    settings = load(DiscoverSettings)
+    logger.set_correlation_id(event.run_id)
+    aws = services()
+    found = discover(event, settings, aws.reporter(settings).organizations(event.run_id), aws.s3)
+    count(Metric.TARGETS_DISCOVERED, found.run.targets)
+    if found.skipped_exclude_ids:
+        logger.warning("EXCLUDE_IDS not in the organization", extra={"ids": found.skipped_exclude_ids})
+    logger.info("targets discovered", extra={"targets": found.by_type, "batches": found.run.batches})
+    return found.run.model_dump(mode="json")

@@ -1,0 +1,102 @@
+"""The collector's functions chained by hand, the way the state machine chains them.
+
+Events go through JSON, as Step Functions passes them, and every invocation gets a Lambda context.
+`on_wait` receives each Wait state's seconds (tests advance the sandbox clock instead of sleeping).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS
+from lambdas.collector.storage import Layout, get_table, list_keys
+from lambdas.handlers import discover, fetch, finalize, generate, poll
+
+BUCKET = "collector-data"
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "collector-test"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:collector-test"
+    aws_request_id: str = "c0ffee00-0000-4000-8000-000000000000"
+    remaining_ms: int = 900_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def invoke(handler: Callable[..., Any], event: Any, context: FakeContext | None = None) -> Any:
+    result = handler(json.loads(json.dumps(event, default=str)), context or FakeContext())
+    return json.loads(json.dumps(result))
+
+
+@dataclass
+class Run:
+    run: dict[str, Any]
+    states: list[dict[str, Any]] = field(default_factory=list)  # every stage's output, in order
+    snapshot: dict[str, Any] | None = None
+
+    @property
+    def invocations(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for state in self.states:
+            counts[state["stage"]] = counts.get(state["stage"], 0) + 1
+        return counts
+
+
+def collect_batches(
+    run: dict[str, Any],
+    manifest: list[dict[str, Any]],
+    on_wait: Callable[[int], None] = lambda seconds: None,
+    max_rounds: int = 500,
+) -> list[dict[str, Any]]:
+    states: list[dict[str, Any]] = []
+    for item in manifest:
+        state = invoke(generate.handler, {"run": run, "batch": item})
+        states.append({"stage": "generate", **state})
+        for _ in range(max_rounds):
+            if state["truncated"]:
+                state = invoke(fetch.handler, state)
+                states.append({"stage": "fetch", **state})
+            elif state["pending"]:
+                on_wait(state["wait_seconds"])
+                state = invoke(poll.handler, state)
+                states.append({"stage": "poll", **state})
+            else:
+                break
+    return states
+
+
+def run_by_hand(
+    s3: Any,
+    run_id: str,
+    started_at: datetime,
+    *,
+    options: dict[str, Any] | None = None,
+    on_wait: Callable[[int], None] = lambda seconds: None,
+    max_rounds: int = 500,
+) -> Run:
+    event = {"run_id": run_id, "started_at": started_at.isoformat(), "options": options or {}}
+    context = invoke(discover.handler, event)
+    manifest = json.loads(s3.get_object(Bucket=context["bucket"], Key=context["manifest_key"])["Body"].read())
+    run = Run(context, collect_batches(context, manifest, on_wait, max_rounds))
+    run.snapshot = invoke(finalize.handler, {"run": context})
+    return run
+
+
+def snapshot(s3: Any, dt: str, prefix: str = "") -> tuple[pa.Table, pa.Table]:
+    """The day's `access_details` and `report_jobs`, as a query would read them."""
+    layout = Layout(prefix)
+    tables = []
+    for dataset in (ACCESS_DETAILS, REPORT_JOBS):
+        keys = list_keys(s3, BUCKET, layout.partition(dataset, dt))
+        tables.append(pa.concat_tables([get_table(s3, BUCKET, key, dataset) for key in keys]))
+    return tables[0], tables[1]

@@ -1,0 +1,205 @@
+"""The collector's functions against the sandbox, chained by hand as the state machine chains them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from lambdas.collector.config import ReporterSettings, load
+from lambdas.collector.services import services
+from sandbox.access_reports import AccessReportStore
+from sandbox.seed import OrganizationSpec
+from tests.collector_run import run_by_hand, snapshot
+
+DAY = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+
+
+def test_every_target_of_the_demo_org_is_collected_completely(
+    s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
+) -> None:
+    run = run_by_hand(s3, "run-1", DAY)
+    details, jobs = snapshot(s3, "2026-11-24")
+    members = [a for a in demo_org.accounts if a.id != demo_org.management_account_id]  # SCPs skip the management
+    expected_targets = 1 + len(demo_org.ous) + len(members)
+    assert run.run["targets"] == expected_targets
+    assert jobs.num_rows == expected_targets
+    assert set(jobs["job_status"].to_pylist()) == {"COMPLETED"}
+    for job in jobs.to_pylist():
+        rows = details.filter(pa.compute.equal(details["job_id"], job["job_id"]))
+        assert rows.num_rows == job["services_accessible"] == job["rows_written"]
+    print(run.invocations, store.throttler.counters)
+
+
+def rows_of(details: pa.Table) -> list[tuple[Any, ...]]:
+    """The data of a snapshot, without what differs between runs (ids, dates of the run and jobs)."""
+    names = [
+        "target_path",
+        "policy_id",
+        "service_namespace",
+        "service_name",
+        "last_authenticated_time",
+        "last_authenticated_region",
+        "last_authenticated_entity_path",
+        "total_authenticated_entities",
+        "accessed",
+        "services_accessible",
+        "services_not_accessed",
+    ]
+    return sorted(tuple(row[name] for name in names) for row in details.select(names).to_pylist())
+
+
+def ou_id(spec: OrganizationSpec, name: str) -> str:
+    return next(unit.id for unit in spec.ous if unit.name == name)
+
+
+def test_each_target_costs_two_iam_calls_and_rows_match_the_report_counts(
+    s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
+) -> None:
+    # Given the demo organization and reports that complete at once
+    # When the collector runs
+    run = run_by_hand(s3, "run-1", DAY)
+    details, jobs = snapshot(s3, "2026-11-24")
+    # Then one generate and one get per target, every job complete, names recorded
+    assert store.throttler.counters.calls == {
+        "GenerateOrganizationsAccessReport": run.run["targets"],
+        "GetOrganizationsAccessReport": run.run["targets"],
+    }
+    assert set(jobs["iam_calls"].to_pylist()) == {2}
+    assert set(jobs["pages"].to_pylist()) == {1}
+    names = dict(zip(jobs["target_id"].to_pylist(), jobs["target_name"].to_pylist(), strict=True))
+    assert names[ou_id(demo_org, "Sandbox")] == "Sandbox"
+    for job in jobs.to_pylist():
+        rows = details.filter(pa.compute.equal(details["job_id"], job["job_id"]))
+        never = rows.filter(pa.compute.invert(rows["accessed"])).num_rows
+        assert (rows.num_rows, never) == (job["services_accessible"], job["services_not_accessed"])
+    assert set(details["run_id"].to_pylist()) == {"run-1"}
+    # And the state machine's payloads carry ids and counts, never pages
+    assert max(len(str(state)) for state in run.states) < 20_000
+    assert run.snapshot is not None
+    assert run.snapshot["jobs_by_status"] == {"COMPLETED": run.run["targets"]}
+
+
+def test_short_pages_are_followed_to_the_end_with_markers(
+    s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
+) -> None:
+    # Given IAM answering 7 items per page while more remain (IsTruncated true)
+    store.configure(short_page_items=7)
+    run = run_by_hand(s3, "run-short", DAY)
+    _, jobs = snapshot(s3, "2026-11-24")
+    # Then fetch followed every marker: all rows are there, in many pages
+    assert run.invocations["fetch"] >= 1
+    assert set(jobs["job_status"].to_pylist()) == {"COMPLETED"}
+    for job in jobs.to_pylist():
+        assert job["rows_written"] == job["services_accessible"]
+        assert job["pages"] == max(1, -(-job["services_accessible"] // 7))
+        assert job["iam_calls"] == 1 + job["pages"]
+
+
+def test_a_failed_job_is_recorded_with_its_error_and_others_complete(
+    s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
+) -> None:
+    sandbox_path = demo_org.path(ou_id(demo_org, "Sandbox"))
+    store.configure(failing_paths=frozenset({sandbox_path}))
+    run_by_hand(s3, "run-1", DAY)
+    details, jobs = snapshot(s3, "2026-11-24")
+    failed = jobs.filter(pa.compute.equal(jobs["target_path"], sandbox_path)).to_pylist()
+    assert [(j["job_status"], j["error_code"], j["rows_written"]) for j in failed] == [
+        ("FAILED", "ReportGenerationFailed", 0)
+    ]
+    assert failed[0]["error_message"]
+    others = jobs.filter(pa.compute.not_equal(jobs["target_path"], sandbox_path))
+    assert set(others["job_status"].to_pylist()) == {"COMPLETED"}
+    assert sandbox_path not in set(details["target_path"].to_pylist())
+
+
+def test_the_concurrent_job_limit_leaves_targets_pending_until_capacity_frees(
+    s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
+) -> None:
+    # Given reports that take 60 s and room for only 3 jobs at a time, on a frozen clock
+    store.configure(job_seconds=60, max_jobs_in_progress=3)
+    store.clock.freeze(DAY)
+    options = {"polling": {"initial_wait_seconds": 30, "max_wait_seconds": 60, "max_attempts": 40}}
+    # When each Wait state advances the clock instead of sleeping
+    run = run_by_hand(s3, "run-1", DAY, options=options, on_wait=store.clock.advance)
+    # Then generate started 3 and left the rest pending (not failed); all completed in the end
+    first = run.states[0]
+    assert first["stage"] == "generate"
+    assert [job["status"] for job in first["jobs"]].count("IN_PROGRESS") == 3
+    assert first["pending"] == run.run["targets"]
+    _, jobs = snapshot(s3, "2026-11-24")
+    assert set(jobs["job_status"].to_pylist()) == {"COMPLETED"}
+    assert jobs.num_rows == run.run["targets"]
+
+
+def test_throttling_on_30_percent_of_calls_loses_no_row(
+    s3: Any, demo_org: OrganizationSpec, store: AccessReportStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCOPE", "ous")
+    run_by_hand(s3, "calm", DAY)
+    calm, _ = snapshot(s3, "2026-11-24")
+    store.throttler.configure(failure_rate=0.3, seed=3)
+    throttles_before = services().reporter(load_reporter()).throttles.count
+    run_by_hand(s3, "stormy", DAY)
+    stormy, jobs = snapshot(s3, "2026-11-24")
+    assert sum(store.throttler.counters.throttled.values()) > 0
+    assert services().reporter(load_reporter()).throttles.count > throttles_before
+    assert set(jobs["job_status"].to_pylist()) == {"COMPLETED"}
+    assert set(stormy["run_id"].to_pylist()) == {"stormy"}
+    assert rows_of(stormy) == rows_of(calm)
+
+
+def load_reporter() -> ReporterSettings:
+    return load(ReporterSettings)
+
+
+def test_a_rerun_on_the_same_day_replaces_the_days_data_without_duplicates(s3: Any, demo_org: OrganizationSpec) -> None:
+    run_by_hand(s3, "first", DAY)
+    first, _ = snapshot(s3, "2026-11-24")
+    second_run = run_by_hand(s3, "second", DAY.replace(hour=9))
+    second, jobs = snapshot(s3, "2026-11-24")
+    assert second.num_rows == first.num_rows
+    assert rows_of(second) == rows_of(first)
+    assert set(second["run_id"].to_pylist()) == {"second"}
+    assert set(jobs["run_id"].to_pylist()) == {"second"}
+    assert second_run.snapshot is not None
+    assert second_run.snapshot["replaced_files"] == 2  # the first run's access_details and report_jobs files
+
+
+def test_a_failing_rerun_keeps_the_days_good_data(
+    s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
+) -> None:
+    # Given a good run, then a rerun the same day in which the Sandbox OU's report fails
+    run_by_hand(s3, "good", DAY)
+    good, _ = snapshot(s3, "2026-11-24")
+    sandbox_path = demo_org.path(ou_id(demo_org, "Sandbox"))
+    store.configure(failing_paths=frozenset({sandbox_path}))
+    rerun = run_by_hand(s3, "bad", DAY.replace(hour=9))
+    details, jobs = snapshot(s3, "2026-11-24")
+    # Then the Sandbox OU keeps the good run's rows; everything else is the rerun's; no duplicates
+    assert rows_of(details) == rows_of(good)
+    kept = details.filter(pa.compute.equal(details["target_path"], sandbox_path))
+    assert set(kept["run_id"].to_pylist()) == {"good"}
+    sandbox_jobs = jobs.filter(pa.compute.equal(jobs["target_path"], sandbox_path))
+    assert sorted(zip(sandbox_jobs["run_id"].to_pylist(), sandbox_jobs["job_status"].to_pylist(), strict=True)) == [
+        ("bad", "FAILED"),
+        ("good", "COMPLETED"),
+    ]
+    assert rerun.snapshot is not None
+    assert rerun.snapshot["carried_over_targets"] == 1
+
+
+def test_a_job_that_never_completes_is_recorded_timed_out_and_the_run_ends(
+    s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
+) -> None:
+    stuck = demo_org.path(demo_org.root_id)
+    store.configure(stuck_paths=frozenset({stuck}))
+    options = {"polling": {"initial_wait_seconds": 0, "max_wait_seconds": 0, "max_attempts": 3}}
+    run = run_by_hand(s3, "run-1", DAY, options=options)
+    _, jobs = snapshot(s3, "2026-11-24")
+    root = jobs.filter(pa.compute.equal(jobs["target_path"], stuck)).to_pylist()
+    assert [(j["job_status"], j["error_code"], j["iam_calls"]) for j in root] == [("TIMED_OUT", "TimedOut", 4)]
+    assert run.invocations["poll"] == 3
+    assert jobs.num_rows == run.run["targets"]
