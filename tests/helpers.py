@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from lambdas.collector.normalize import JobContext
 from sandbox.seed import OrganizationSpec
 
 
@@ -34,3 +35,31 @@ def expected_usage(spec: OrganizationSpec, accounts: set[str], now: datetime) ->
 
 def subtree_accounts(spec: OrganizationSpec, entity_id: str) -> set[str]:
     return {a.id for a in spec.accounts if entity_id in spec.chain(a.id) and a.id != spec.management_account_id}
+
+
+def job_context(
+    path: str,
+    *,
+    collected_at: datetime,
+    policy: str | None = None,
+    run_id: str = "run-1",
+    name: str | None = None,
+) -> JobContext:
+    """The context of a synthetic report job on `path`, for building snapshot tables in tests."""
+    target_id = path.rsplit("/", 1)[-1]
+    kind = "ROOT" if target_id.startswith("r-") else "ORGANIZATIONAL_UNIT" if target_id.startswith("ou-") else "ACCOUNT"
+    return JobContext(
+        run_id=run_id,
+        collected_at=collected_at,
+        organization_id=path.split("/", 1)[0],
+        target_path=path,
+        target_type=kind,
+        target_id=target_id,
+        target_name=name if name is not None else f"name of {target_id}",
+        policy_id=policy,
+        job_id=None,
+        job_creation_date=None,
+        job_completion_date=None,
+        services_accessible=0,
+        services_not_accessed=0,
+    )

@@ -94,7 +94,9 @@ class _Stage:
             self.finish(job, JobStatus.FAILED, code, error_message(error))
             return job, None
         self.result.started += 1
-        return job.model_copy(update={"status": JobStatus.IN_PROGRESS, "job_id": response["JobId"]}), None
+        # Attempts while not admitted do not count against the job's polls once it runs.
+        started = {"status": JobStatus.IN_PROGRESS, "job_id": response["JobId"], "polls": 0}
+        return job.model_copy(update=started), None
 
     def add_page(self, job: Job, response: dict[str, Any]) -> Job:
         """Write a COMPLETED page's rows; the job moves on to TRUNCATED (with the marker) or stays."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -10,9 +11,11 @@ import pytest
 
 from lambdas.collector.config import ReporterSettings, load
 from lambdas.collector.services import services
+from lambdas.handlers import alert
 from sandbox.access_reports import AccessReportStore
+from sandbox.clients import client
 from sandbox.seed import OrganizationSpec
-from tests.collector_run import run_by_hand, snapshot
+from tests.collector_run import invoke, run_by_hand, snapshot
 
 DAY = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -203,3 +206,34 @@ def test_a_job_that_never_completes_is_recorded_timed_out_and_the_run_ends(
     assert [(j["job_status"], j["error_code"], j["iam_calls"]) for j in root] == [("TIMED_OUT", "TimedOut", 4)]
     assert run.invocations["poll"] == 3
     assert jobs.num_rows == run.run["targets"]
+
+
+def test_the_alert_after_a_run_names_the_unused_services_of_the_snapshot(
+    s3: Any, demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run of the demo organization and a topic with a queue subscribed
+    sns, sqs = client("sns"), client("sqs")
+    topic_arn = sns.create_topic(Name="org-access-alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("ALERT_TOPIC_ARN", topic_arn)
+    run = run_by_hand(s3, "run-1", DAY)
+    # When alert runs on the snapshot
+    result = invoke(alert.handler, {"run": run.run, "snapshot": run.snapshot})
+    # Then it counts what the snapshot says is unused (never used, or not for 90 days) and publishes it
+    details, _ = snapshot(s3, "2026-11-24")
+    cutoff = DAY - timedelta(days=90)
+    unused = [
+        row
+        for row in details.select(["target_path", "service_namespace", "last_authenticated_time"]).to_pylist()
+        if row["last_authenticated_time"] is None or row["last_authenticated_time"] < cutoff
+    ]
+    assert result["unused_services"] == len(unused)
+    assert result["targets_with_unused"] == len({row["target_path"] for row in unused})
+    assert (result["published"], result["problem_jobs"], result["newly_unused_services"]) == (True, 0, 0)
+    envelope = json.loads(sqs.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"])
+    assert len(envelope["Subject"]) < 100
+    assert envelope["MessageAttributes"]["unused_services"]["Value"] == str(len(unused))
+    root_path = demo_org.path(demo_org.root_id)
+    assert root_path in envelope["Message"]

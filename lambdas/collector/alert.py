@@ -1,0 +1,107 @@
+"""alert: the day's snapshot compared with the one before it, and at most one SNS message about it.
+
+Reads only the columns the findings need from `access_details` and `report_jobs` of the run's
+`dt`, and `access_details` of the latest earlier `dt` that has a partition. The findings become
+metrics on every run; the message is published only when `should_publish` says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.collector.alert_message import AlertMessage, compose, severity_of, should_publish
+from lambdas.collector.config import AlertSettings
+from lambdas.collector.errors import AlertDeliveryError
+from lambdas.collector.models import AlertEvent, AlertResult
+from lambdas.collector.observability import Metric, count, logger
+from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
+from lambdas.collector.storage import Layout, list_keys, list_partitions, read_tables
+from lambdas.collector.unused import ACCESS_COLUMNS, JOB_COLUMNS, PREVIOUS_COLUMNS, Findings, find_unused
+
+
+def send_alert(event: AlertEvent, settings: AlertSettings, s3: Any, sns: Any) -> AlertResult:
+    run = event.run
+    current, previous, jobs = _snapshots(s3, settings, run.dt)
+    findings = find_unused(
+        current,
+        previous,
+        jobs,
+        as_of=run.collected_at,  # not "now": a re-run of the alert finds the same
+        unused_after_days=settings.unused_after_days,
+        allowlist=frozenset(settings.allowlist),
+        allowlist_by_target={target: frozenset(names) for target, names in settings.allowlist_by_target.items()},
+        # The message shows at most this many services per target; keeping more would only cost memory.
+        services_per_target=settings.alert_top_services,
+    )
+    count(Metric.UNUSED_SERVICES, findings.unused_services)
+    count(Metric.NEWLY_UNUSED_SERVICES, findings.newly_unused_services)
+    result = _result(findings, None, None)
+    if should_publish(findings, min_unused=settings.alert_min_unused, always_send_summary=settings.always_send_summary):
+        message = compose(
+            findings,
+            organization_id=run.organization_id,
+            dt=run.dt,
+            run_id=run.run_id,
+            max_targets=settings.alert_max_targets,
+            top_services=settings.alert_top_services,
+        )
+        result = _result(findings, message, _publish(sns, settings.alert_topic_arn, message))
+    return result
+
+
+def previous_dt(s3: Any, bucket: str, layout: Layout, dt: str) -> str | None:
+    """The latest `dt` before `dt` with an `access_details` partition, if any."""
+    earlier = [value for value in list_partitions(s3, bucket, layout, ACCESS_DETAILS) if value < dt]
+    return earlier[-1] if earlier else None
+
+
+def read_snapshot(s3: Any, bucket: str, layout: Layout, dataset: Dataset, dt: str, *, columns: list[str]) -> pa.Table:
+    """`columns` of a dataset's partition; an empty table of those columns when it has no files."""
+    keys = [key for key in list_keys(s3, bucket, layout.partition(dataset, dt)) if key.endswith(".parquet")]
+    tables = list(read_tables(s3, bucket, keys, dataset, columns))
+    if not tables:
+        return pa.schema([dataset.arrow_schema.field(name) for name in columns]).empty_table()
+    return pa.concat_tables(tables)
+
+
+def _snapshots(s3: Any, settings: AlertSettings, dt: str) -> tuple[pa.Table, pa.Table | None, pa.Table]:
+    bucket, layout = settings.data_bucket, Layout(settings.data_prefix)
+    current = read_snapshot(s3, bucket, layout, ACCESS_DETAILS, dt, columns=ACCESS_COLUMNS)
+    jobs = read_snapshot(s3, bucket, layout, REPORT_JOBS, dt, columns=JOB_COLUMNS)
+    before = previous_dt(s3, bucket, layout, dt)
+    previous = read_snapshot(s3, bucket, layout, ACCESS_DETAILS, before, columns=PREVIOUS_COLUMNS) if before else None
+    logger.info(
+        "Snapshots read", extra={"dt": dt, "rows": current.num_rows, "jobs": jobs.num_rows, "previous_dt": before}
+    )
+    return current, previous, jobs
+
+
+def _publish(sns: Any, topic_arn: str, message: AlertMessage) -> str:
+    try:
+        response = sns.publish(
+            TopicArn=topic_arn, Subject=message.subject, Message=message.body, MessageAttributes=message.attributes
+        )
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        raise AlertDeliveryError(
+            f"SNS Publish to {topic_arn} failed: {details.get('Code', 'ClientError')}: {details.get('Message', '')}"
+        ) from error
+    except BotoCoreError as error:
+        raise AlertDeliveryError(f"SNS Publish to {topic_arn} failed: {error}") from error
+    return str(response["MessageId"])
+
+
+def _result(findings: Findings, message: AlertMessage | None, message_id: str | None) -> AlertResult:
+    return AlertResult(
+        published=message_id is not None,
+        message_id=message_id,
+        severity=severity_of(findings).value,
+        targets_with_unused=findings.targets_with_unused,
+        unused_services=findings.unused_services,
+        newly_unused_services=findings.newly_unused_services,
+        problem_jobs=findings.problem_jobs,
+        message_bytes=message.size_bytes if message else 0,
+    )
