@@ -1,0 +1,95 @@
+"""The reporter role: the one principal every IAM report call and Organizations read goes through.
+
+Only the two IAM report actions and the Organizations reads the collector needs. Generate is scoped
+to the account's access-report resources; Get and the Organizations reads do not support
+resource-level permissions for what we call, hence `*` (acknowledged in cdk-nag with that reason).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+ORGANIZATIONS_READS = (
+    # discover
+    "organizations:DescribeOrganization",
+    "organizations:ListRoots",
+    "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListAccountsForParent",
+    # what IAM needs alongside the report calls (AWS documentation of the access report)
+    "organizations:DescribePolicy",
+    "organizations:ListChildren",
+    "organizations:ListParents",
+    "organizations:ListPoliciesForTarget",
+    "organizations:ListTargetsForPolicy",
+)
+REPORT_ACTIONS = ("iam:GenerateOrganizationsAccessReport", "iam:GetOrganizationsAccessReport")
+ROLE_NAME = "OrgAccessReportReader"
+
+
+def reporter_statements(account: str, partition: str = "aws") -> list[iam.PolicyStatement]:
+    return [
+        iam.PolicyStatement(
+            sid="GenerateReports",
+            actions=["iam:GenerateOrganizationsAccessReport"],
+            resources=[f"arn:{partition}:iam::{account}:access-report/*"],
+        ),
+        iam.PolicyStatement(sid="ReadReports", actions=["iam:GetOrganizationsAccessReport"], resources=["*"]),
+        iam.PolicyStatement(sid="ReadOrganization", actions=list(ORGANIZATIONS_READS), resources=["*"]),
+    ]
+
+
+class ReporterRole(Construct):
+    """The role, trusted by `trusted` principals (the collector's functions, or another account)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        trusted: iam.PrincipalBase,
+        external_id: str | None = None,
+        role_name: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        principal = (
+            trusted.with_conditions({"StringEquals": {"sts:ExternalId": external_id}}) if external_id else trusted
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            assumed_by=principal,
+            description="Generates and reads IAM Organizations access reports for the collector",
+            max_session_duration=cdk.Duration.hours(1),
+            inline_policies={
+                "reports": iam.PolicyDocument(statements=reporter_statements(stack.account, stack.partition))
+            },
+        )
+        cdk.Validations.of(self.role).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5",
+                reason="iam:GetOrganizationsAccessReport and the Organizations List/Describe reads support no "
+                "resource-level scoping for these calls; GenerateOrganizationsAccessReport is limited to "
+                "access-report/*",
+            )
+        )
+
+
+class ReporterRoleStack(cdk.Stack):
+    """The reporter role alone, for the management account when the collector runs in another account."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, collector_account: str, external_id: str, **kwargs: object
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        reporter = ReporterRole(
+            self,
+            "Reporter",
+            trusted=iam.AccountPrincipal(collector_account),
+            external_id=external_id,
+            role_name=ROLE_NAME,
+        )
+        cdk.CfnOutput(self, "ReporterRoleArn", value=reporter.role.role_arn)

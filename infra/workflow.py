@@ -1,0 +1,179 @@
+"""The collector's state machine, readable in one place.
+
+    Discover ─► CollectBatches: Distributed Map over the manifest's batches (S3)
+                  per batch: Generate ─► BatchProgress?
+                    truncated ─► Fetch ─► BatchProgress?
+                    pending ───► WaitForReports (SecondsPath) ─► Poll ─► BatchProgress?
+                    too many rounds ─► BatchLoopBound (Fail: finalize records its targets NOT_COLLECTED)
+                    otherwise ─► BatchDone
+             ─► Finalize ─► Alert ─► Done
+    any stage's error ─► NotifyFailure (SNS) ─► Failed
+
+The manifest is already batched (moto's interpreter, which runs this very definition offline, does
+not parse ItemBatcher), and failures are tolerated by count (it rejects an integer percentage).
+Execution state stays small: {"run", "finalize", "alert"}; pages never travel through it.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+# The handlers' own transient errors, retried by name.
+TRANSIENT_ERRORS = ["ReportSessionError", "AlertDeliveryError"]
+
+
+def _invoke(
+    scope: Construct,
+    name: str,
+    function: lambda_.IFunction,
+    payload: sfn.TaskInput,
+    *,
+    result_selector: dict[str, object] | None = None,
+    result_path: str | None = None,
+    output_path: str | None = None,
+) -> tasks.LambdaInvoke:
+    task = tasks.LambdaInvoke(
+        scope,
+        name,
+        lambda_function=function,
+        payload=payload,
+        retry_on_service_exceptions=False,  # retried below, with jitter
+        result_selector=result_selector,
+        result_path=result_path,
+        output_path=output_path,
+    )
+    task.add_retry(
+        errors=LAMBDA_SERVICE_ERRORS,
+        interval=cdk.Duration.seconds(2),
+        max_attempts=6,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    task.add_retry(errors=TRANSIENT_ERRORS, interval=cdk.Duration.seconds(5), max_attempts=3, backoff_rate=2)
+    return task
+
+
+class Workflow(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: dict[str, lambda_.IFunction],
+        data_bucket: s3.IBucket,
+        topic: sns.ITopic,
+        max_concurrency: int,
+        tolerated_failures: int,
+        max_rounds: int,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        batch = self._batch(functions, max_rounds)
+
+        discover = _invoke(
+            self,
+            "Discover",
+            functions["discover"],
+            sfn.TaskInput.from_object(
+                {
+                    "run_id": sfn.JsonPath.string_at("$$.Execution.Name"),
+                    "started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+                    "options": sfn.JsonPath.object_at("$"),
+                }
+            ),
+            result_selector={"run.$": "$.Payload"},
+            result_path="$",
+        )
+        collect = sfn.DistributedMap(
+            self,
+            "CollectBatches",
+            item_reader=sfn.S3JsonItemReader(bucket=data_bucket, key=sfn.JsonPath.string_at("$.run.manifest_key")),
+            item_selector={"run.$": "$.run", "batch.$": "$$.Map.Item.Value"},
+            max_concurrency=max_concurrency,
+            tolerated_failure_count=tolerated_failures,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        collect.item_processor(batch, execution_type=sfn.ProcessorType.STANDARD)
+        finalize = _invoke(
+            self,
+            "Finalize",
+            functions["finalize"],
+            sfn.TaskInput.from_object({"run": sfn.JsonPath.object_at("$.run")}),
+            result_selector={"summary.$": "$.Payload"},
+            result_path="$.finalize",
+        )
+        alert = _invoke(
+            self,
+            "Alert",
+            functions["alert"],
+            sfn.TaskInput.from_object(
+                {"run": sfn.JsonPath.object_at("$.run"), "snapshot": sfn.JsonPath.object_at("$.finalize.summary")}
+            ),
+            result_selector={"result.$": "$.Payload"},
+            result_path="$.alert",
+        )
+        failure = tasks.SnsPublish(
+            self,
+            "NotifyFailure",
+            topic=topic,
+            subject="Org access report collector: run failed",
+            message=sfn.TaskInput.from_object(
+                {
+                    "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
+                    "error": sfn.JsonPath.string_at("$.error.Error"),
+                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                }
+            ),
+            message_attributes={"severity": tasks.MessageAttribute(value="CRITICAL")},
+            result_path=sfn.JsonPath.DISCARD,
+        ).next(sfn.Fail(self, "Failed", error="CollectorRunFailed", cause="a stage failed; see the SNS message"))
+        for state in (discover, collect, finalize, alert):
+            state.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+
+        definition = discover.next(collect).next(finalize).next(alert).next(sfn.Succeed(self, "Done"))
+
+        self.log_group = logs.LogGroup(self, "ExecutionLogs", retention=log_retention)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            timeout=cdk.Duration.hours(12),
+        )
+        data_bucket.grant_read(self.state_machine, "*manifest.json")
+
+    def _batch(self, functions: dict[str, lambda_.IFunction], max_rounds: int) -> sfn.IChainable:
+        """One child execution: a batch's jobs from start to last page."""
+        # Each stage's input is the previous one's output: {"run", "batch"} first, then the BatchState.
+        generate, poll, fetch = (
+            _invoke(self, name, functions[name.lower()], sfn.TaskInput.from_json_path_at("$"), output_path="$.Payload")
+            for name in ("Generate", "Poll", "Fetch")
+        )
+        wait = sfn.Wait(self, "WaitForReports", time=sfn.WaitTime.seconds_path("$.wait_seconds"))
+        progress = (
+            sfn.Choice(self, "BatchProgress")
+            .when(
+                sfn.Condition.number_greater_than_equals("$.round", max_rounds),
+                sfn.Fail(self, "BatchLoopBound", error="BatchLoopBound", cause="the batch exceeded its rounds"),
+            )
+            .when(sfn.Condition.number_greater_than("$.truncated", 0), fetch)
+            .when(sfn.Condition.number_greater_than("$.pending", 0), wait.next(poll))
+            .otherwise(sfn.Succeed(self, "BatchDone"))
+        )
+        poll.next(progress)
+        fetch.next(progress)
+        return generate.next(progress)

@@ -1,0 +1,120 @@
+"""The state machine definition as data: every state, retry, catch, the Wait's SecondsPath, the loop bound,
+the item reader and concurrency."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Template
+
+from infra.workflow import LAMBDA_SERVICE_ERRORS, Workflow
+
+NAMES = ("discover", "generate", "poll", "fetch", "finalize", "alert")
+
+
+def resolve(value: Any) -> str:
+    """Fn::Join of the definition, with references replaced by their logical ids."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(resolve(part) for part in parts)
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"<{value['Fn::GetAtt'][0]}>"
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    raise AssertionError(f"unexpected {value!r}")
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    stack = cdk.Stack(app, "Test")
+    code = lambda_.Code.from_inline("def handler(event, context): return event")
+    functions = {
+        name: lambda_.Function(stack, name, runtime=lambda_.Runtime.PYTHON_3_13, handler="index.handler", code=code)
+        for name in NAMES
+    }
+    Workflow(
+        stack,
+        "Workflow",
+        functions=functions,  # type: ignore[arg-type]
+        data_bucket=s3.Bucket(stack, "Data"),
+        topic=sns.Topic(stack, "Topic"),
+        max_concurrency=7,
+        tolerated_failures=2,
+        max_rounds=123,
+        log_retention=logs.RetentionDays.ONE_MONTH,
+    )
+    template = Template.from_stack(stack)
+    machines = template.find_resources("AWS::StepFunctions::StateMachine")
+    (machine,) = machines.values()
+    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+    assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
+    return dict(json.loads(resolve(machine["Properties"]["DefinitionString"])))
+
+
+def test_the_run_is_discover_map_finalize_alert(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert definition["StartAt"] == "Discover"
+    assert states["Discover"]["Next"] == "CollectBatches"
+    assert states["CollectBatches"]["Next"] == "Finalize"
+    assert states["Finalize"]["Next"] == "Alert"
+    assert states["Alert"]["Next"] == "Done"
+    assert states["Discover"]["Parameters"]["Payload"] == {
+        "run_id.$": "$$.Execution.Name",
+        "started_at.$": "$$.Execution.StartTime",
+        "options.$": "$",
+    }
+
+
+def test_every_stage_retries_lambda_errors_with_jitter_and_catches_to_a_notification(
+    definition: dict[str, Any],
+) -> None:
+    states = definition["States"]
+    for name in ("Discover", "CollectBatches", "Finalize", "Alert"):
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}
+        ]
+    for name in ("Discover", "Finalize", "Alert"):
+        retries = states[name]["Retry"]
+        assert retries[0]["ErrorEquals"] == LAMBDA_SERVICE_ERRORS
+        assert retries[0]["JitterStrategy"] == "FULL"
+        assert retries[1]["ErrorEquals"] == ["ReportSessionError", "AlertDeliveryError"]
+    assert states["NotifyFailure"]["Next"] == "Failed"
+    assert states["Failed"]["Type"] == "Fail"
+
+
+def test_the_map_reads_batches_from_the_manifest_with_bounded_concurrency(definition: dict[str, Any]) -> None:
+    collect = definition["States"]["CollectBatches"]
+    assert collect["ItemReader"]["Resource"] == "arn:<AWS::Partition>:states:::s3:getObject"
+    assert collect["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+    assert collect["ItemReader"]["Parameters"]["Key.$"] == "$.run.manifest_key"
+    assert collect["ItemSelector"] == {"run.$": "$.run", "batch.$": "$$.Map.Item.Value"}
+    assert (collect["MaxConcurrency"], collect["ToleratedFailureCount"]) == (7, 2)
+    assert "ItemBatcher" not in collect  # batches are in the manifest (moto's interpreter lacks ItemBatcher)
+    assert collect["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+
+
+def test_a_batch_loops_wait_poll_and_fetch_within_a_bound(definition: dict[str, Any]) -> None:
+    batch = definition["States"]["CollectBatches"]["ItemProcessor"]
+    states = batch["States"]
+    assert batch["StartAt"] == "Generate"
+    assert states["Generate"]["Next"] == states["Poll"]["Next"] == states["Fetch"]["Next"] == "BatchProgress"
+    choices = states["BatchProgress"]["Choices"]
+    assert choices[0] == {"Variable": "$.round", "NumericGreaterThanEquals": 123, "Next": "BatchLoopBound"}
+    assert choices[1] == {"Variable": "$.truncated", "NumericGreaterThan": 0, "Next": "Fetch"}
+    assert choices[2] == {"Variable": "$.pending", "NumericGreaterThan": 0, "Next": "WaitForReports"}
+    assert states["BatchProgress"]["Default"] == "BatchDone"
+    assert states["WaitForReports"] == {"Type": "Wait", "SecondsPath": "$.wait_seconds", "Next": "Poll"}
+    for name in ("Generate", "Poll", "Fetch"):
+        assert states[name]["OutputPath"] == "$.Payload"
+        assert states[name]["Parameters"]["Payload.$"] == "$"
+        assert states[name]["Retry"][0]["ErrorEquals"] == LAMBDA_SERVICE_ERRORS
