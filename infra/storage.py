@@ -1,0 +1,130 @@
+"""The collector's buckets: the data lake, the Athena query results, and the access logs of both.
+
+The data bucket holds scratch parts under `{prefix}runs/` and the daily snapshots under
+`{prefix}{dataset}/dt=…/` (see `lambdas.collector.storage.Layout`). Lifecycle rules, not code,
+clean up: scratch expires after `scratch_days`, overwritten or deleted versions after
+`NONCURRENT_DAYS`, and snapshots after `retention_days` when a retention is set.
+
+Encryption is SSE-S3: the data is IAM usage metadata, every reader is in the same account, and a
+KMS key would add a key grant to every Lambda and Athena user without narrowing who can
+read (the bucket policy and IAM already do that).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from lambdas.collector.schema import DATASETS
+from lambdas.collector.storage import Layout
+
+NONCURRENT_DAYS = 30
+LOG_DAYS = 365
+RESULTS_DAYS = 30
+# S3 access logs are delivered by the logging service principal through a bucket policy (AWS's
+# recommendation), which also lets the log bucket disable ACLs. CDK only does so behind this flag;
+# setting it on this construct makes the construct correct whatever the app's cdk.json says.
+_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
+_PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)*$")
+
+
+def scratch_prefix(data_prefix: str) -> str:
+    """The key prefix of every run's scratch objects (manifest and parts)."""
+    return f"{data_prefix}runs/"
+
+
+def validate_prefix(data_prefix: str) -> str:
+    """`data_prefix` is empty or S3-safe path segments each ending in '/', never starting with one."""
+    if not _PREFIX.fullmatch(data_prefix):
+        raise ValueError(f"data_prefix must be '' or segments ending in '/' (e.g. 'org-access/'), got {data_prefix!r}")
+    return data_prefix
+
+
+class Storage(Construct):
+    """Data, Athena results and access-log buckets, hardened alike: SSE-S3, TLS only, no public access."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, data_prefix: str, scratch_days: int, retention_days: int | None
+    ) -> None:
+        super().__init__(scope, id)
+        if scratch_days < 1:
+            raise ValueError(f"scratch_days must be at least 1, got {scratch_days}")
+        if retention_days is not None and retention_days < 1:
+            raise ValueError(f"retention_days must be at least 1 or None (keep forever), got {retention_days}")
+        self.node.set_context(_LOGS_USE_BUCKET_POLICY, True)  # before any child reads it
+        self.data_prefix = validate_prefix(data_prefix)
+
+        self.log_bucket = _bucket(
+            self,
+            "LogBucket",
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-logs", expiration=cdk.Duration.days(LOG_DAYS))],
+        )
+
+        self.data_bucket = _bucket(
+            self,
+            "DataBucket",
+            versioned=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="data/",
+            lifecycle_rules=_data_rules(self.data_prefix, scratch_days, retention_days),
+        )
+
+        self.results_bucket = _bucket(
+            self,
+            "AthenaResultsBucket",
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="athena-results/",
+            # Query results are re-creatable by rerunning the query; keep them only for a while.
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-results",
+                    expiration=cdk.Duration.days(RESULTS_DAYS),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                )
+            ],
+        )
+
+
+def _bucket(scope: Construct, id: str, **props: Any) -> s3.Bucket:
+    """A bucket with the hardening all three share; RETAIN because logs and snapshots are the record."""
+    return s3.Bucket(
+        scope,
+        id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+        **props,
+    )
+
+
+def _data_rules(data_prefix: str, scratch_days: int, retention_days: int | None) -> list[s3.LifecycleRule]:
+    layout = Layout(data_prefix)
+    rules = [
+        s3.LifecycleRule(
+            id="expire-scratch", prefix=scratch_prefix(data_prefix), expiration=cdk.Duration.days(scratch_days)
+        ),
+        # Versioning protects snapshots from a bad rerun; old versions need not live forever.
+        s3.LifecycleRule(
+            id="expire-noncurrent",
+            noncurrent_version_expiration=cdk.Duration.days(NONCURRENT_DAYS),
+            expired_object_delete_marker=True,
+            abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+        ),
+    ]
+    if retention_days is not None:
+        rules.extend(
+            s3.LifecycleRule(
+                id=f"expire-{dataset.name}",
+                prefix=layout.dataset(dataset),
+                expiration=cdk.Duration.days(retention_days),
+            )
+            for dataset in DATASETS
+        )
+    return rules
