@@ -92,8 +92,7 @@ class CollectorStack(cdk.Stack):
             if config.external_id:
                 function.add_environment("REPORT_EXTERNAL_ID", config.external_id)
             function.add_to_role_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[reporter_arn]))
-        for name in ("discover", "generate", "poll", "fetch"):
-            storage.data_bucket.grant_read_write(functions[name], f"{config.data_prefix}runs/*")
+            storage.data_bucket.grant_read_write(function, f"{config.data_prefix}runs/*")
         storage.data_bucket.grant_read_write(functions["finalize"])
         storage.data_bucket.grant_delete(functions["finalize"])
         storage.data_bucket.grant_read(functions["alert"])

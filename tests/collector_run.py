@@ -75,6 +75,16 @@ def collect_batches(
     return states
 
 
+def discover_run(
+    s3: Any, run_id: str, started_at: datetime, options: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """discover's result (the run context) and the manifest of batches it wrote."""
+    event = {"run_id": run_id, "started_at": started_at.isoformat(), "options": options or {}}
+    context = invoke(discover.handler, event)
+    manifest = json.loads(s3.get_object(Bucket=context["bucket"], Key=context["manifest_key"])["Body"].read())
+    return context, manifest
+
+
 def run_by_hand(
     s3: Any,
     run_id: str,
@@ -84,9 +94,7 @@ def run_by_hand(
     on_wait: Callable[[int], None] = lambda seconds: None,
     max_rounds: int = 500,
 ) -> Run:
-    event = {"run_id": run_id, "started_at": started_at.isoformat(), "options": options or {}}
-    context = invoke(discover.handler, event)
-    manifest = json.loads(s3.get_object(Bucket=context["bucket"], Key=context["manifest_key"])["Body"].read())
+    context, manifest = discover_run(s3, run_id, started_at, options)
     run = Run(context, collect_batches(context, manifest, on_wait, max_rounds))
     run.snapshot = invoke(finalize.handler, {"run": context})
     return run

@@ -63,3 +63,8 @@ def job_context(
         services_accessible=0,
         services_not_accessed=0,
     )
+
+
+def ou_id(spec: OrganizationSpec, name: str) -> str:
+    """The id of the seeded OU called `name`."""
+    return next(unit.id for unit in spec.ous if unit.name == name)

@@ -74,29 +74,36 @@ class _Stage:
     def run(self) -> RunContext:
         return self.state.run
 
-    def call(self, job: Job, operation: str, **params: Any) -> tuple[Job, dict[str, Any]]:
+    def call(
+        self, job: Job, operation: str, **params: Any
+    ) -> tuple[Job, dict[str, Any], ClientError | BotoCoreError | None]:
+        """One IAM call, counted for the job and the invocation whether it succeeds or fails."""
         job = job.model_copy(update={"iam_calls": job.iam_calls + 1})
         self.result.iam_calls += 1
-        return job, getattr(self.iam, operation)(**params)
+        try:
+            return job, getattr(self.iam, operation)(**params), None
+        except (ClientError, BotoCoreError) as error:
+            return job, {}, error
 
-    def generate(self, job: Job) -> tuple[Job, str | None]:
-        """Start `job`; returns the job and, if IAM said "not now", the error code."""
+    def try_later(self, job: Job, error: ClientError | BotoCoreError) -> bool:
+        """True if IAM said "not now" (the job stays as it is); otherwise the job is recorded FAILED."""
+        if isinstance(error, BotoCoreError) or error_code(error) in TRY_LATER:
+            return True
+        self.finish(job, JobStatus.FAILED, error_code(error), error_message(error))
+        return False
+
+    def generate(self, job: Job) -> tuple[Job, bool]:
+        """Start `job`; returns the job and whether IAM said "not now"."""
         params: dict[str, Any] = {"EntityPath": job.target.path}
         if job.target.policy_id:
             params["OrganizationsPolicyId"] = job.target.policy_id
-        try:
-            job, response = self.call(job, "generate_organizations_access_report", **params)
-        except (ClientError, BotoCoreError) as error:
-            job = job.model_copy(update={"iam_calls": job.iam_calls + 1})
-            code = error_code(error)
-            if code in TRY_LATER or isinstance(error, BotoCoreError):
-                return job, code
-            self.finish(job, JobStatus.FAILED, code, error_message(error))
-            return job, None
+        job, response, error = self.call(job, "generate_organizations_access_report", **params)
+        if error is not None:
+            return job, self.try_later(job, error)
         self.result.started += 1
         # Attempts while not admitted do not count against the job's polls once it runs.
         started = {"status": JobStatus.IN_PROGRESS, "job_id": response["JobId"], "polls": 0}
-        return job.model_copy(update=started), None
+        return job.model_copy(update=started), False
 
     def add_page(self, job: Job, response: dict[str, Any]) -> Job:
         """Write a COMPLETED page's rows; the job moves on to TRUNCATED (with the marker) or stays."""
@@ -201,9 +208,9 @@ def _start(stage: _Stage, jobs: list[Job]) -> list[Job]:
     for job in jobs:
         if job.status is JobStatus.NOT_STARTED and not blocked:
             started, later = stage.generate(job)
-            if started.status is JobStatus.NOT_STARTED and later is None:
+            if started.status is JobStatus.NOT_STARTED and not later:
                 continue  # refused for good: generate() recorded it FAILED
-            blocked, job = later is not None, started
+            blocked, job = later, started
         if job.status is JobStatus.NOT_STARTED:
             job = job.model_copy(update={"polls": job.polls + 1})
         out.append(job)
@@ -234,14 +241,10 @@ def poll_batch(state: BatchState, iam: Any, s3: Any, layout: Layout) -> StageRes
 
 def _poll(stage: _Stage, job: Job) -> tuple[Job, bool]:
     """One GetOrganizationsAccessReport; returns the job and whether IAM asked us to back off."""
-    try:
-        job, response = stage.call(job, "get_organizations_access_report", JobId=job.job_id, MaxItems=MAX_ITEMS)
-    except (ClientError, BotoCoreError) as error:
-        code = error_code(error)
-        job = job.model_copy(update={"iam_calls": job.iam_calls + 1})
-        if code in TRY_LATER or isinstance(error, BotoCoreError):
+    job, response, error = stage.call(job, "get_organizations_access_report", JobId=job.job_id, MaxItems=MAX_ITEMS)
+    if error is not None:
+        if stage.try_later(job, error):
             return job, True
-        stage.finish(job, JobStatus.FAILED, code, error_message(error))
         return job.model_copy(update={"status": JobStatus.FAILED}), False
     status = response["JobStatus"]
     if status == "IN_PROGRESS":
@@ -273,17 +276,13 @@ def fetch_batch(
     out: list[Job] = []
     for job in state.jobs:
         while job.status is JobStatus.TRUNCATED and time_left_ms() > margin_ms:
-            try:
-                job, response = stage.call(
-                    job, "get_organizations_access_report", JobId=job.job_id, MaxItems=MAX_ITEMS, Marker=job.marker
-                )
-            except (ClientError, BotoCoreError) as error:
-                code = error_code(error)
-                if code in TRY_LATER or isinstance(error, BotoCoreError):
-                    break  # keep the marker; the state machine loops back to fetch
-                stage.finish(job, JobStatus.FAILED, code, error_message(error))
-                job = job.model_copy(update={"status": JobStatus.FAILED, "marker": None})
-                break
+            job, response, error = stage.call(
+                job, "get_organizations_access_report", JobId=job.job_id, MaxItems=MAX_ITEMS, Marker=job.marker
+            )
+            if error is not None:
+                if not stage.try_later(job, error):
+                    job = job.model_copy(update={"status": JobStatus.FAILED, "marker": None})
+                break  # on "not now" the marker is kept and the state machine loops back to fetch
             job = stage.add_page(job, response)
         if job.status is JobStatus.COMPLETED:
             stage.finish(job, JobStatus.COMPLETED)

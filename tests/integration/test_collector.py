@@ -16,6 +16,7 @@ from sandbox.access_reports import AccessReportStore
 from sandbox.clients import client
 from sandbox.seed import OrganizationSpec
 from tests.collector_run import invoke, run_by_hand, snapshot
+from tests.helpers import ou_id
 
 DAY = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -52,10 +53,6 @@ def rows_of(details: pa.Table) -> list[tuple[Any, ...]]:
         "services_not_accessed",
     ]
     return sorted(tuple(row[name] for name in names) for row in details.select(names).to_pylist())
-
-
-def ou_id(spec: OrganizationSpec, name: str) -> str:
-    return next(unit.id for unit in spec.ous if unit.name == name)
 
 
 def test_each_target_costs_two_iam_calls_and_rows_match_the_report_counts(

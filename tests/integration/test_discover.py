@@ -15,6 +15,7 @@ from lambdas.collector.models import DiscoverEvent, Polling, RunOptions
 from sandbox.clients import client
 from sandbox.seed import OrganizationSpec
 from tests.collector_run import BUCKET
+from tests.helpers import ou_id
 
 EVENT = DiscoverEvent(run_id="run-1", started_at=datetime(2026, 11, 24, 23, 59, tzinfo=UTC))
 
@@ -32,10 +33,6 @@ def run_discover(s3: Any, organizations: Any, event: DiscoverEvent = EVENT) -> t
 
 def targets_of(manifest: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [target for batch in manifest for target in batch["targets"]]
-
-
-def ou_id(spec: OrganizationSpec, name: str) -> str:
-    return next(unit.id for unit in spec.ous if unit.name == name)
 
 
 def test_the_walk_finds_every_entity_with_its_full_path_and_name(

@@ -4,7 +4,6 @@ margins, completeness checks, targets no batch reported, and events refused befo
 from __future__ import annotations
 
 import io
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +19,9 @@ from lambdas.collector.models import BatchState, Job, RunContext
 from lambdas.collector.schema import ACCESS_DETAILS
 from lambdas.collector.services import services
 from lambdas.collector.storage import Layout, list_keys
-from lambdas.handlers import discover, fetch, finalize, generate, poll
+from lambdas.handlers import fetch, finalize, generate, poll
 from sandbox.access_reports import AccessReportStore
-from tests.collector_run import BUCKET, collect_batches, invoke, run_by_hand, snapshot
+from tests.collector_run import BUCKET, collect_batches, discover_run, invoke, run_by_hand, snapshot
 from tests.conftest import ReporterFactory
 
 DAY = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -30,9 +29,7 @@ LAYOUT = Layout()
 
 
 def discovered(s3: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    run = invoke(discover.handler, {"run_id": "run-1", "started_at": DAY.isoformat()})
-    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=run["manifest_key"])["Body"].read())
-    return run, manifest
+    return discover_run(s3, "run-1", DAY)
 
 
 def first_batch_state(s3: Any) -> BatchState:
