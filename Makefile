@@ -7,10 +7,22 @@ STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements.txt requirements-dev.txt lambdas/requirements.txt sandbox/requirements.txt constraints.txt
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
+# The CDK CLI: pinned in package.json / package-lock.json, installed into node_modules by `npm ci`.
+NODE_STAMP := node_modules/.installed
+export CDK_DISABLE_CLI_TELEMETRY := true
+CDK := npx --no-install cdk
+# Extra CLI options, e.g. `make deploy CDK_ARGS="--profile management --require-approval never"`.
+CDK_ARGS ?=
 
-.PHONY: venv test lint typecheck unit demo serve lock clean
+.PHONY: venv node test lint typecheck unit demo serve synth bootstrap deploy deploy-reporter diff destroy lock clean
 
 venv: $(STAMP)
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +36,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -n 2
 
 test: lint typecheck unit
@@ -35,9 +47,34 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/python -m sandbox serve
 
+# The CDK app (app.py, configured by cdk.json's context): synth bundles the Lambda code locally (no Docker).
+synth: $(STAMP) $(NODE_STAMP)
+	$(CDK) synth $(CDK_ARGS)
+
+# Once per account and region: `make bootstrap CDK_ARGS="aws://111122223333/eu-west-1"`.
+bootstrap: $(STAMP) $(NODE_STAMP)
+	$(CDK) bootstrap $(CDK_ARGS)
+
+diff: $(STAMP) $(NODE_STAMP)
+	$(CDK) diff OrgAccessReportCollector $(CDK_ARGS)
+
+deploy: $(STAMP) $(NODE_STAMP)
+	$(CDK) deploy OrgAccessReportCollector $(CDK_ARGS)
+
+# Cross-account mode: the reporter role, deployed with the management account's credentials.
+#   make deploy-reporter COLLECTOR_ACCOUNT=111122223333 EXTERNAL_ID=... CDK_ARGS="--profile management"
+deploy-reporter: $(STAMP) $(NODE_STAMP)
+	@test -n "$(COLLECTOR_ACCOUNT)" -a -n "$(EXTERNAL_ID)" || \
+		{ echo "set COLLECTOR_ACCOUNT (the collector's account id) and EXTERNAL_ID"; exit 2; }
+	$(CDK) deploy OrgAccessReportReporterRole $(CDK_ARGS) \
+		--context 'reporter_stack={"collector_account": "$(COLLECTOR_ACCOUNT)", "external_id": "$(EXTERNAL_ID)"}'
+
+destroy: $(STAMP) $(NODE_STAMP)
+	$(CDK) destroy OrgAccessReportCollector $(CDK_ARGS)
+
 # Re-resolve the lock after changing a requirements file on purpose.
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-output cdk.out
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache demo-output cdk.out

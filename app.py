@@ -1,14 +1,36 @@
-"""CDK entry point. The collector's stacks are composed here from `cdk.json` context.
+"""CDK entry point: the collector's stack (and, for the cross-account mode, the reporter role stack).
 
-The stacks arrive with the infrastructure issue; until then the app synthesizes an empty assembly.
+`cdk.json` context key `collector` configures the collector (see README, "Configuration");
+`reporter_stack` (`{"collector_account": "...", "external_id": "..."}`) adds `ReporterRoleStack`
+for the management account. Synth is pure: no AWS calls, no git.
 """
 
 import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import load_config, load_reporter_stack
+from infra.reporter_role import COLLECTOR_STACK, ReporterRoleStack
+from infra.stack import CollectorStack
+
+
+def build(app: cdk.App) -> cdk.App:
+    config = load_config(app.node.try_get_context("collector"))
+    CollectorStack(app, COLLECTOR_STACK, config=config, description="IAM Organizations access report collector")
+    reporter = load_reporter_stack(app.node.try_get_context("reporter_stack"))
+    if reporter:
+        ReporterRoleStack(
+            app,
+            "OrgAccessReportReporterRole",
+            collector_account=reporter.collector_account,
+            external_id=reporter.external_id,
+            description="Reporter role for the IAM Organizations access report collector (management account)",
+        )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
 
 
 def main() -> None:
-    app = cdk.App()
-    app.synth()
+    build(cdk.App()).synth()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from infra.nag import acknowledge
+
 # Services that publish to the topic on the stack's behalf: alarms, and EventBridge rules (e.g. on a
 # failed execution of the state machine).
 PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
@@ -82,3 +84,15 @@ class Alerting(Construct):
         )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+    def grant_publish(self, role: iam.IRole) -> None:
+        """sns:Publish on the topic, with the key use SNS needs from a publisher to an encrypted topic."""
+        self.topic.grant_publish(role)
+        self.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # idempotent if CDK already granted it
+        acknowledge(
+            role,
+            {
+                "IAM5[Action::kms:GenerateDataKey*]": "the topic's own key only: SNS needs GenerateDataKey "
+                "(the * covers its WithoutPlaintext variant) to publish to a KMS-encrypted topic"
+            },
+        )

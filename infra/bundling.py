@@ -20,6 +20,7 @@ from aws_cdk import aws_lambda as lambda_
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
 PYTHON_VERSION = "3.13"
+RUNTIME = lambda_.Runtime.PYTHON_3_13  # the same version, for the functions and the bundling image
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -29,7 +30,7 @@ class PipBundling:
             [
                 sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                 "-r", str(LAMBDAS / "requirements.txt"),
-                "--target", output_dir,
+                "--target", output_dir, "--no-compile",
                 "--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_28_aarch64",
                 "--implementation", "cp", "--python-version", PYTHON_VERSION, "--only-binary=:all:",
             ],
@@ -49,7 +50,7 @@ def lambda_code() -> lambda_.Code:
         str(LAMBDAS),
         asset_hash_type=cdk.AssetHashType.OUTPUT,
         bundling=cdk.BundlingOptions(
-            image=lambda_.Runtime.PYTHON_3_13.bundling_image,
+            image=RUNTIME.bundling_image,
             local=PipBundling(),
             # Used only if local bundling were impossible; kept equivalent to the local one.
             command=[

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.bundling import lambda_code
+from infra.bundling import PYTHON_VERSION, RUNTIME, lambda_code
+from infra.nag import acknowledge
 from lambdas.collector.observability import NAMESPACE, SERVICE
 
 
@@ -23,7 +25,11 @@ class FunctionSpec:
 
 
 class Functions(Construct):
-    """Python 3.13 on arm64, JSON logs into a log group with retention, X-Ray, Powertools settings."""
+    """Python 3.13 on arm64, JSON logs into a log group with retention, X-Ray, Powertools settings.
+
+    Each function has its own role that may write only to its own log group (no AWS managed
+    policy); callers add the rest with grants.
+    """
 
     def __init__(
         self,
@@ -38,15 +44,32 @@ class Functions(Construct):
         super().__init__(scope, construct_id)
         shared_code = code or lambda_code()
         self.by_name: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
         for spec in specs:
             log_group = logs.LogGroup(
                 self, f"{spec.name}-logs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
             )
+            role = iam.Role(
+                self,
+                f"{spec.name}-role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"Execution role of the collector's {spec.name} function",
+            )
+            log_group.grant_write(role)
+            self.roles[spec.name] = role
+            acknowledge(
+                role,
+                {
+                    "IAM5[Resource::*]": "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have "
+                    "no resource-level permissions; every other statement names its resource"
+                },
+            )
             self.by_name[spec.name] = lambda_.Function(
                 self,
                 spec.name,
+                role=role,
                 description=spec.description,
-                runtime=lambda_.Runtime.PYTHON_3_13,
+                runtime=RUNTIME,
                 architecture=lambda_.Architecture.ARM_64,
                 code=shared_code,
                 handler=f"lambdas.handlers.{spec.name}.handler",
@@ -63,6 +86,15 @@ class Functions(Construct):
                     **spec.environment,
                 },
             )
+
+        acknowledge(
+            self,
+            {
+                "L1": f"Python {PYTHON_VERSION} is the runtime the code and its bundled wheels (cp313, "
+                "manylinux aarch64) are built and tested for; a newer runtime is a deliberate upgrade of "
+                "bundling.PYTHON_VERSION and this construct together"
+            },
+        )
 
     def __getitem__(self, name: str) -> lambda_.Function:
         return self.by_name[name]

@@ -1,4 +1,8 @@
-"""Alarms on failed or timed-out executions and on Lambda errors, to the alert topic; a dashboard."""
+"""Alarms to the alert topic, and a dashboard.
+
+Alarms: executions failed, timed out or aborted; any function's errors; and a schedule that could
+not start a run (its dead-letter queue received a message), which no execution alarm would see.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -24,6 +29,7 @@ class Monitoring(Construct):
         state_machine: sfn.StateMachine,
         functions: list[lambda_.Function],
         topic: sns.ITopic,
+        dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         notify = actions.SnsAction(topic)
@@ -32,6 +38,10 @@ class Monitoring(Construct):
             ("ExecutionsFailed", state_machine.metric_failed(period=cdk.Duration.minutes(5))),
             ("ExecutionsTimedOut", state_machine.metric_timed_out(period=cdk.Duration.minutes(5))),
             ("ExecutionsAborted", state_machine.metric_aborted(period=cdk.Duration.minutes(5))),
+            (
+                "ScheduleFailedToStart",
+                dead_letter_queue.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5)),
+            ),
         ):
             self._alarm(name, metric, notify)
         for function in functions:

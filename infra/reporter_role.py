@@ -11,6 +11,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.nag import acknowledge, resource_finding
+
 ORGANIZATIONS_READS = (
     # discover
     "organizations:DescribeOrganization",
@@ -26,6 +28,7 @@ ORGANIZATIONS_READS = (
 )
 REPORT_ACTIONS = ("iam:GenerateOrganizationsAccessReport", "iam:GetOrganizationsAccessReport")
 ROLE_NAME = "OrgAccessReportReader"
+COLLECTOR_STACK = "OrgAccessReportCollector"  # app.py's stack name
 
 
 def reporter_statements(account: str, partition: str = "aws") -> list[iam.PolicyStatement]:
@@ -68,27 +71,46 @@ class ReporterRole(Construct):
                 "reports": iam.PolicyDocument(statements=reporter_statements(stack.account, stack.partition))
             },
         )
-        cdk.Validations.of(self.role).acknowledge(
-            cdk.Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5",
-                reason="iam:GetOrganizationsAccessReport and the Organizations List/Describe reads support no "
-                "resource-level scoping for these calls; GenerateOrganizationsAccessReport is limited to "
-                "access-report/*",
-            )
+        acknowledge(
+            self.role,
+            {
+                "IAM5[Resource::*]": "the Organizations List/Describe reads and "
+                "iam:GetOrganizationsAccessReport have no resource-level permissions (Service Authorization "
+                "Reference); the policy names each action, none with a wildcard",
+                resource_finding(self, f"arn:{stack.partition}:iam::{stack.account}:access-report/*"): (
+                    "GenerateOrganizationsAccessReport's resource is access-report/<entity path>; the paths are "
+                    "the organization's roots, OUs and accounts discovered at run time"
+                ),
+            },
         )
 
 
 class ReporterRoleStack(cdk.Stack):
-    """The reporter role alone, for the management account when the collector runs in another account."""
+    """The reporter role alone, for the management account when the collector runs in another account.
+
+    Trusted by the collector account, with the ExternalId, and only for roles whose name CloudFormation
+    derived from the collector stack's functions (`<collector stack>-Functions…`): another role in that
+    account cannot use it even if its own policy allowed sts:AssumeRole.
+    """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, collector_account: str, external_id: str, **kwargs: object
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        collector_account: str,
+        external_id: str,
+        collector_stack: str = COLLECTOR_STACK,
+        **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        functions = f"arn:{self.partition}:iam::{collector_account}:role/{collector_stack}-Functions*"
         reporter = ReporterRole(
             self,
             "Reporter",
-            trusted=iam.AccountPrincipal(collector_account),
+            trusted=iam.AccountPrincipal(collector_account).with_conditions(
+                {"ArnLike": {"aws:PrincipalArn": functions}}
+            ),
             external_id=external_id,
             role_name=ROLE_NAME,
         )

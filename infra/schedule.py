@@ -9,6 +9,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.nag import acknowledge
+
 
 class Schedule(Construct):
     def __init__(
@@ -28,11 +30,9 @@ class Schedule(Construct):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
         )
-        cdk.Validations.of(self.dead_letter_queue).acknowledge(
-            cdk.Acknowledgment(
-                id="AwsSolutions::AwsSolutions-SQS3",
-                reason="this queue is itself the scheduler's dead-letter queue",
-            )
+        acknowledge(
+            self.dead_letter_queue,
+            {"SQS3": "this queue is itself the dead-letter queue (of the schedule); Monitoring alarms on it"},
         )
         self.schedule = scheduler.Schedule(
             self,

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from infra.alerting import Alerting
 from infra.analytics import Analytics
-from infra.config import CollectorConfig
+from infra.config import LOG_RETENTION, CollectorConfig
 from infra.functions import Functions, FunctionSpec
 from infra.monitoring import Monitoring
 from infra.reporter_role import ReporterRole
@@ -32,7 +32,10 @@ def function_specs(config: CollectorConfig) -> list[FunctionSpec]:
                 "INCLUDE_IDS": ",".join(config.include_ids),
                 "EXCLUDE_IDS": ",".join(config.exclude_ids),
                 "POLICY_IDS": ",".join(config.policy_ids),
+                "INCLUDE_MANAGEMENT_ACCOUNT": str(config.include_management_account).lower(),
                 "BATCH_SIZE": str(config.batch_size),
+                "POLL_INITIAL_WAIT_SECONDS": str(config.poll_initial_wait_seconds),
+                "POLL_MAX_WAIT_SECONDS": str(config.poll_max_wait_seconds),
                 "POLL_MAX_ATTEMPTS": str(config.poll_max_attempts),
             },
         ),
@@ -52,6 +55,9 @@ def function_specs(config: CollectorConfig) -> list[FunctionSpec]:
                 "ALLOWLIST": ",".join(config.allowlist),
                 "ALLOWLIST_BY_TARGET": json.dumps(config.allowlist_by_target),
                 "ALWAYS_SEND_SUMMARY": str(config.always_send_summary).lower(),
+                "ALERT_MIN_UNUSED": str(config.alert_min_unused),
+                "ALERT_MAX_TARGETS": str(config.alert_max_targets),
+                "ALERT_TOP_SERVICES": str(config.alert_top_services),
             },
         ),
     ]
@@ -60,9 +66,7 @@ def function_specs(config: CollectorConfig) -> list[FunctionSpec]:
 class CollectorStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: CollectorConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        # RetentionDays holds CloudWatch's allowed values: take the nearest one not below the setting.
-        allowed = sorted((int(r.value), r) for r in logs.RetentionDays if str(r.value).isdigit())
-        retention = next((r for days, r in allowed if days >= config.log_retention_days), allowed[-1][1])
+        retention = logs.RetentionDays[LOG_RETENTION[config.log_retention_days]]
         storage = Storage(
             self,
             "Storage",
@@ -79,25 +83,27 @@ class CollectorStack(cdk.Stack):
             environment={"DATA_BUCKET": storage.data_bucket.bucket_name, "DATA_PREFIX": config.data_prefix},
             log_retention=retention,
         )
-        reporting = [functions[name] for name in ("discover", "generate", "poll", "fetch")]
+        reporting = ("discover", "generate", "poll", "fetch")
         if reporter_arn is None:
             reporter = ReporterRole(
                 self,
                 "Reporter",
-                trusted=iam.CompositePrincipal(*(iam.ArnPrincipal(f.role.role_arn) for f in reporting if f.role)),
+                trusted=iam.CompositePrincipal(
+                    *(iam.ArnPrincipal(functions.roles[name].role_arn) for name in reporting)
+                ),
             )
             reporter_arn = reporter.role.role_arn
-        for function in reporting:
+        for name in reporting:
+            function = functions[name]
             function.add_environment("REPORT_ROLE_ARN", reporter_arn)
             if config.external_id:
                 function.add_environment("REPORT_EXTERNAL_ID", config.external_id)
             function.add_to_role_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[reporter_arn]))
-            storage.data_bucket.grant_read_write(function, f"{config.data_prefix}runs/*")
-        storage.data_bucket.grant_read_write(functions["finalize"])
-        storage.data_bucket.grant_delete(functions["finalize"])
-        storage.data_bucket.grant_read(functions["alert"])
+            storage.grant_scratch_write(functions.roles[name])
+        storage.grant_snapshot_write(functions.roles["finalize"])
+        storage.grant_snapshot_read(functions.roles["alert"])
         functions["alert"].add_environment("ALERT_TOPIC_ARN", alerting.topic.topic_arn)
-        alerting.topic.grant_publish(functions["alert"])
+        alerting.grant_publish(functions.roles["alert"])
 
         workflow = Workflow(
             self,
@@ -110,7 +116,8 @@ class CollectorStack(cdk.Stack):
             max_rounds=config.max_rounds,
             log_retention=retention,
         )
-        Schedule(
+        alerting.grant_publish(workflow.state_machine.role)  # the failure notification
+        schedule = Schedule(
             self,
             "Schedule",
             state_machine=workflow.state_machine,
@@ -127,7 +134,12 @@ class CollectorStack(cdk.Stack):
             database_name=config.database_name,
         )
         Monitoring(
-            self, "Monitoring", state_machine=workflow.state_machine, functions=functions.all, topic=alerting.topic
+            self,
+            "Monitoring",
+            state_machine=workflow.state_machine,
+            functions=functions.all,
+            topic=alerting.topic,
+            dead_letter_queue=schedule.dead_letter_queue,
         )
         cdk.CfnOutput(self, "DataBucket", value=storage.data_bucket.bucket_name)
         cdk.CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)

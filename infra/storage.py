@@ -16,9 +16,11 @@ import re
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.nag import acknowledge, resource_finding
 from lambdas.collector.schema import DATASETS
 from lambdas.collector.storage import Layout
 
@@ -88,6 +90,47 @@ class Storage(Construct):
                 )
             ],
         )
+
+    def grant_scratch_write(self, role: iam.IRole) -> None:
+        """Put the run's scratch objects (manifest, parts): all discover and the batch stages write."""
+        self._grant(role, self.data_bucket.grant_put, f"{scratch_prefix(self.data_prefix)}*", _PUT_ACTIONS)
+
+    def grant_snapshot_read(self, role: iam.IRole) -> None:
+        """Read and list the data under the prefix: the alert reads the day's and the previous snapshot."""
+        self._grant(role, self.data_bucket.grant_read, f"{self.data_prefix}*", _READ_ACTIONS)
+
+    def grant_snapshot_write(self, role: iam.IRole) -> None:
+        """Read the run's parts, write the day's snapshot, delete the files it replaces (finalize)."""
+        pattern = f"{self.data_prefix}*"
+        self._grant(role, self.data_bucket.grant_read_write, pattern, {**_READ_ACTIONS, **_PUT_ACTIONS})
+        self._grant(role, self.data_bucket.grant_delete, pattern, _DELETE_ACTIONS)
+
+    def _grant(self, role: iam.IRole, grant: Any, pattern: str, actions: dict[str, str]) -> None:
+        grant(role, pattern)
+        objects = self.data_bucket.arn_for_objects(pattern)
+        acknowledge(
+            role,
+            {
+                **{f"IAM5[Action::{action}]": reason for action, reason in actions.items()},
+                resource_finding(self, objects): f"objects under '{pattern}' in the collector's own data bucket: "
+                "keys are per run, batch and day, not known at deploy time",
+            },
+        )
+
+
+# The wildcard actions of CDK's bucket grants, each on the data bucket only.
+_READ_ACTIONS = {
+    "s3:GetObject*": "CDK's read grant: GetObject and its version/ACL/tagging/attribute reads, on the data bucket only",
+    "s3:GetBucket*": "CDK's read grant: the data bucket's own metadata (location, versioning), that bucket only",
+    "s3:List*": "CDK's read grant: ListBucket (and version/multipart listings) of the data bucket only",
+}
+_PUT_ACTIONS = {
+    "s3:Abort*": "CDK's put grant: s3:AbortMultipartUpload (the only Abort action) under the granted prefix",
+}
+_DELETE_ACTIONS = {
+    "s3:DeleteObject*": "CDK's delete grant: DeleteObject/DeleteObjectVersion/DeleteObjectTagging under the "
+    "prefix; finalize replaces a same-day rerun's files (versioning keeps the old ones recoverable)",
+}
 
 
 def _bucket(scope: Construct, id: str, **props: Any) -> s3.Bucket:

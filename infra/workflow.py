@@ -25,6 +25,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.nag import acknowledge, resource_finding
+
 LAMBDA_SERVICE_ERRORS = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -105,8 +107,9 @@ class Workflow(Construct):
             max_concurrency=max_concurrency,
             tolerated_failure_count=tolerated_failures,
             result_path=sfn.JsonPath.DISCARD,
+            map_execution_type=sfn.StateMachineType.STANDARD,
         )
-        collect.item_processor(batch, execution_type=sfn.ProcessorType.STANDARD)
+        collect.item_processor(batch)
         finalize = _invoke(
             self,
             "Finalize",
@@ -154,7 +157,36 @@ class Workflow(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             timeout=cdk.Duration.hours(12),
         )
-        data_bucket.grant_read(self.state_machine, "*manifest.json")
+        self._acknowledge(functions, data_bucket)
+
+    def _acknowledge(self, functions: dict[str, lambda_.IFunction], data_bucket: s3.IBucket) -> None:
+        """The wildcards CDK's task and map integrations write into the state machine's policies."""
+        stack = cdk.Stack.of(self)
+        # As CDK's DistributedMap writes them: the name cut from the state machine's ARN.
+        name = cdk.Fn.select(6, cdk.Fn.split(":", self.state_machine.state_machine_arn))
+        executions = stack.format_arn(
+            service="states", resource="execution", resource_name=name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+        )
+        acknowledge(
+            self.state_machine,
+            {
+                "IAM5[Resource::*]": "X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch "
+                "Logs vended delivery (CreateLogDelivery, ...) have no resource-level permissions",
+                **{
+                    resource_finding(self, f"{function.function_arn}:*"): "CDK's LambdaInvoke grant: the "
+                    "function's versions and aliases (ARN:qualifier); the function itself is named"
+                    for function in functions.values()
+                },
+                resource_finding(
+                    self, f"arn:{stack.partition}:s3:::{data_bucket.bucket_name}/*"
+                ): "Distributed Map ItemReader: "
+                "s3:GetObject of the run's manifest, whose key is chosen per run; the data bucket only",
+                resource_finding(self, f"{executions}:*"): "Distributed Map: this state machine "
+                "describes and stops its own child executions",
+                resource_finding(self, f"{executions}/*:*"): "Distributed Map: this state machine's own "
+                "child executions (map run executions)",
+            },
+        )
 
     def _batch(self, functions: dict[str, lambda_.IFunction], max_rounds: int) -> sfn.IChainable:
         """One child execution: a batch's jobs from start to last page."""

@@ -13,10 +13,21 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def new_app(outdir: Path | None = None) -> cdk.App:
-    """An app that never bundles Lambda code: unit tests need the template, not the assets."""
-    return cdk.App(outdir=str(outdir) if outdir else None, context={"aws:cdk:bundling-stacks": []})
+
+def feature_flags() -> dict[str, Any]:
+    """cdk.json's feature flags, so tests synthesize what `cdk synth` does (not the `collector` settings)."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return {key: value for key, value in context.items() if key.startswith("@")}
+
+
+def new_app(outdir: Path | None = None, context: dict[str, Any] | None = None) -> cdk.App:
+    """An app with cdk.json's flags that never bundles Lambda code: tests need the template, not the assets."""
+    return cdk.App(
+        outdir=str(outdir) if outdir else None,
+        context={**feature_flags(), **(context or {}), "aws:cdk:bundling-stacks": []},
+    )
 
 
 def logical_id(construct: IConstruct) -> str:
