@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from sandbox.athena_sql import run_query
+from sandbox.collector_demo import OUTPUT, load_output, print_arrow, run_collector_demo
 from sandbox.demo import run_demo
 from sandbox.iam_extension import store_for_account
 from sandbox.presets import PRESETS, apply_preset
+from sandbox.runner import synthesize
 from sandbox.seed import OrganizationSpec
 from sandbox.server import LOOPBACK, Endpoint, SandboxServer
 from sandbox.settings import DEFAULT_JOB_SECONDS, DEFAULT_MAX_JOBS_IN_PROGRESS
@@ -37,8 +44,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve.add_argument("--host", default=LOOPBACK)
     serve.add_argument("--port", type=int, default=5000)
     _organization_options(serve)
-    demo = commands.add_parser("demo", help="generate and print the root's access report")
+    demo = commands.add_parser(
+        "demo", help="run the deployed state machine end to end on the sandbox (what `make demo` runs)"
+    )
     _organization_options(demo)
+    demo.add_argument("--keep-running", action="store_true", help="leave the sandbox up for the AWS CLI afterwards")
+    demo.add_argument("--output", type=Path, default=OUTPUT, help="where to leave a copy of the run")
+    report = commands.add_parser("report", help="generate and print the root's access report")
+    _organization_options(report)
+    query = commands.add_parser("query", help="run Athena SQL on the last demo's data (demo-output/)")
+    query.add_argument("sql", help="one Athena SQL statement over access_details and report_jobs")
+    query.add_argument("--output", type=Path, default=OUTPUT, help="the demo's output to query")
     return parser.parse_args(argv)
 
 
@@ -80,13 +96,34 @@ def serve(endpoint: Endpoint, spec: OrganizationSpec) -> int:
     return 0
 
 
+def query(sql: str, output: Path) -> int:
+    print_arrow(run_query(sql, load_output(output)), sys.stdout, limit=1000)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "query":
+        return query(args.sql, args.output)
+    started = time.monotonic()
+    template = None
+    if args.command == "demo":
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the endpoint's request log: not for the demo
+        print("Synthesizing the CDK app (app.py with cdk.json's context) …", flush=True)
+        template = synthesize()
     port = args.port if args.command == "serve" else 0
     host = args.host if args.command == "serve" else LOOPBACK
     with SandboxServer(host=host, port=port) as endpoint:
+        # Every client in this process, the handlers' included, talks to the sandbox's endpoint.
+        os.environ.update({**endpoint.environment(), "MOTO_PORT": str(endpoint.port)})
         spec = _seed_and_configure(args)
         if args.command == "serve":
             return serve(endpoint, spec)
         print(f"Sandbox at {endpoint.url}: {describe(spec)}")
-        return run_demo(sys.stdout, endpoint, spec)
+        if args.command == "report":
+            return run_demo(sys.stdout, endpoint, spec)
+        assert template is not None
+        status = run_collector_demo(sys.stdout, spec, template, output=args.output, started=started)
+        if args.keep_running:
+            serve(endpoint, spec)
+        return status

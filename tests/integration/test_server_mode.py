@@ -107,10 +107,38 @@ def test_python_m_sandbox_serve_prints_its_endpoint_and_answers_the_cli() -> Non
         assert process.wait(timeout=20) == 0
 
 
-def test_the_demo_prints_the_roots_report_as_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--job-seconds", "0", "--short-pages", "50"]) == 0
+def test_the_report_command_prints_the_roots_report_as_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--job-seconds", "0", "--short-pages", "50"]) == 0
     printed = capsys.readouterr().out
     assert "namespace" in printed
     assert "last used (UTC)" in printed
     assert "services allowed by SCPs at the root" in printed
     assert "(9 page(s)" in printed  # 445 services in pages of 50, read to the end
+
+
+def test_the_demo_runs_the_deployed_state_machine_and_leaves_the_run_in_its_output(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    output = tmp_path / "demo-output"
+    assert main(["demo", "--job-seconds", "0", "--output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    for shown in ("state Discover", "state CollectBatches", "targets done 20 / 20", "Execution SUCCEEDED",
+                  "== unused_services_latest.sql", "Subject: ", "access_details/dt="):  # fmt: skip
+        assert shown in printed
+    assert '"level"' not in printed  # the functions' JSON logs go to the output's log file
+    summary = json.loads((output / "summary.json").read_text())
+    assert (summary["execution_status"], summary["targets"], summary["jobs_by_status"]) == (
+        "SUCCEEDED",
+        20,
+        {"COMPLETED": 20},
+    )
+    assert summary["iam_calls"]["GenerateOrganizationsAccessReport"] == 20
+    alert = json.loads((output / "alert.json").read_text())
+    assert alert["MessageAttributes"]["unused_services"]["Value"] == str(
+        summary["query_rows"]["unused_services_latest"]
+    )
+    assert list(output.glob("access_details/dt=*/*.parquet"))
+    assert list(output.glob("report_jobs/dt=*/*.parquet"))
+    # `query` runs Athena SQL on that copy.
+    assert main(["query", "SELECT count(*) AS n FROM access_details", "--output", str(output)]) == 0
+    assert str(summary["rows"]) in capsys.readouterr().out

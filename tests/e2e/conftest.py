@@ -1,0 +1,72 @@
+"""End to end: the state machine the CDK app synthesizes, run by moto's interpreter on the sandbox."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from moto import mock_aws
+
+import sandbox
+from lambdas.collector.services import services
+from sandbox.collector_demo import Execution, received_alerts, snapshots, start_and_follow
+from sandbox.runner import Deployment, InProcessLambdas, stand_up, synthesize
+from sandbox.seed import OrganizationSpec
+from sandbox.server import SANDBOX_CONFIG
+from tests.conftest import REPORTER_ROLE
+
+# Only inputs the state machine already reads make the run fast: no wait between polls.
+FAST = {"polling": {"initial_wait_seconds": 0, "max_wait_seconds": 0}}
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    """The collector stack's template, synthesized once per test process by the real CDK app."""
+    return synthesize()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """The sandbox in-process, with moto's Step Functions interpreter executing state machines."""
+    sandbox.install()
+    services.cache_clear()
+    with mock_aws(config=SANDBOX_CONFIG):  # type: ignore[call-overload]  # moto types the config as a TypedDict
+        yield
+    services.cache_clear()
+
+
+@dataclass
+class Collector:
+    deployment: Deployment
+    lambdas: InProcessLambdas
+    runs: int = 0
+
+    def run(self, execution_input: dict[str, Any] | None = None) -> Execution:
+        self.runs += 1
+        return start_and_follow(
+            self.deployment,
+            self.lambdas,
+            io.StringIO(),
+            name=f"e2e-run-{self.runs}",
+            execution_input=execution_input or FAST,
+            log=io.StringIO(),
+        )
+
+    def tables(self) -> dict[str, pa.Table]:
+        return snapshots(self.deployment)[0]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return received_alerts(self.deployment)
+
+
+@pytest.fixture
+def collector(demo_org: OrganizationSpec, template: dict[str, Any]) -> Collector:
+    deployment = stand_up(template, f"arn:aws:iam::{demo_org.management_account_id}:role/{REPORTER_ROLE}")
+    return Collector(deployment, InProcessLambdas(deployment.functions))
+
+
+Runner = Callable[..., Execution]
