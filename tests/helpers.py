@@ -5,8 +5,34 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from lambdas.collector.normalize import JobContext
 from sandbox.seed import OrganizationSpec
+
+
+def organization_targets(spec: OrganizationSpec) -> int:
+    """Targets of scope `all`: the root, every OU, every member account (SCPs skip the management account)."""
+    members = [a for a in spec.accounts if a.id != spec.management_account_id]
+    return 1 + len(spec.ous) + len(members)
+
+
+def rows_of(details: pa.Table) -> list[tuple[Any, ...]]:
+    """The data of a snapshot, without what differs between runs (ids, dates of the run and jobs)."""
+    names = [
+        "target_path",
+        "policy_id",
+        "service_namespace",
+        "service_name",
+        "last_authenticated_time",
+        "last_authenticated_region",
+        "last_authenticated_entity_path",
+        "total_authenticated_entities",
+        "accessed",
+        "services_accessible",
+        "services_not_accessed",
+    ]
+    return sorted(tuple(row[name] for name in names) for row in details.select(names).to_pylist())
 
 
 def complete_report(iam: Any, job_id: str, **kwargs: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

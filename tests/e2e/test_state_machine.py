@@ -3,7 +3,6 @@ jobs recorded, reruns replace, and the report-owner rule holds through the state
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,13 +17,9 @@ from sandbox.collector_demo import QUERIES
 from sandbox.seed import OrganizationSpec
 from tests.conftest import REPORTER_ROLE
 from tests.e2e.conftest import FAST, Collector
+from tests.helpers import organization_targets, rows_of
 
 UNUSED_AFTER_DAYS = 90  # cdk.json's default, which the synthesized alert function gets
-
-
-def expected_targets(spec: OrganizationSpec) -> int:
-    members = [a for a in spec.accounts if a.id != spec.management_account_id]  # SCPs skip the management account
-    return 1 + len(spec.ous) + len(members)
 
 
 def unused_truth(spec: OrganizationSpec, paths: list[str], collected_at: datetime) -> set[tuple[str, str]]:
@@ -55,7 +50,7 @@ def test_every_target_is_collected_completely_and_unused_services_match_iam(
     assert execution.status == "SUCCEEDED", execution.cause
     tables = collector.tables()
     jobs = jobs_by_path(tables)
-    assert len(jobs) == tables["report_jobs"].num_rows == expected_targets(demo_org) == execution.run["targets"]
+    assert len(jobs) == tables["report_jobs"].num_rows == organization_targets(demo_org) == execution.run["targets"]
     assert {job["job_status"] for job in jobs.values()} == {"COMPLETED"}
     details = tables["access_details"]
     for job in jobs.values():
@@ -77,18 +72,12 @@ def test_throttling_on_30_percent_of_iam_calls_changes_nothing_in_the_data(
 ) -> None:
     clean = collector.run()
     assert clean.status == "SUCCEEDED"
-    expected = sorted(map(json.dumps, rows(collector.tables())))
+    expected = rows_of(collector.tables()["access_details"])
     store.throttler.configure(failure_rate=0.3, seed=11)
     throttled = collector.run()
     assert throttled.status == "SUCCEEDED", throttled.cause
     assert sum(store.throttler.counters.throttled.values()) > 0
-    assert sorted(map(json.dumps, rows(collector.tables()))) == expected
-
-
-def rows(tables: dict[str, pa.Table]) -> list[list[Any]]:
-    """The day's data without what differs between runs (run and job ids, dates of run and jobs)."""
-    names = ["target_path", "service_namespace", "last_authenticated_time", "total_authenticated_entities"]
-    return [[str(row[n]) for n in names] for row in tables["access_details"].select(names).to_pylist()]
+    assert rows_of(collector.tables()["access_details"]) == expected
 
 
 def test_a_failed_job_is_in_report_jobs_and_the_alert_while_every_other_target_completes(

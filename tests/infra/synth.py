@@ -49,7 +49,10 @@ def properties(template: Template, construct: IConstruct) -> dict[str, Any]:
 
 
 def render(value: Any) -> Any:
-    """A CloudFormation string expression as text: Ref X → <X>, Fn::GetAtt [X, Arn] → <X.Arn>, joins joined."""
+    """A CloudFormation string expression as text: Ref X → <X>, Fn::GetAtt [X, Arn] → <X.Arn>, joins joined.
+
+    Unlike cdk-nag's flattening (`infra.nag`), literal text is kept as written: `${dt}` stays `${dt}`.
+    """
     if isinstance(value, dict) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         return separator.join(str(render(part)) for part in parts)
@@ -68,6 +71,11 @@ def nag_findings(app: cdk.App, outdir: Path) -> list[tuple[str, str]]:
     is not used here.)
     """
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return synth_findings(app, outdir)
+
+
+def synth_findings(app: cdk.App, outdir: Path) -> list[tuple[str, str]]:
+    """Synthesize `app` (its validation plugins already added) and return the findings they reported."""
     try:
         app.synth()
     except RuntimeError as error:

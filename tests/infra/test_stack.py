@@ -24,7 +24,7 @@ from app import build
 from infra.config import LOG_RETENTION, CollectorConfig, ConfigError, load_config
 from infra.reporter_role import ORGANIZATIONS_READS, REPORT_ACTIONS, ROLE_NAME
 from lambdas.collector import config as settings
-from tests.infra.synth import ROOT, new_app, render
+from tests.infra.synth import ROOT, new_app, render, synth_findings
 
 COLLECTOR: dict[str, Any] = {
     "schedule": "cron(30 2 * * ? *)",
@@ -100,22 +100,7 @@ class Synthesized:
 def synthesize(outdir: Path, context: dict[str, Any]) -> Synthesized:
     """`app.build` (cdk-nag included) as `cdk synth` runs it, minus bundling; findings from the report."""
     app = build(new_app(outdir, context))
-    try:
-        app.synth()
-    except RuntimeError as error:
-        if "ValidationFailed" not in str(error):
-            raise
-    report = outdir / "validation-report.json"
-    findings = (
-        [
-            (violation["ruleName"], construct["constructPath"])
-            for plugin in json.loads(report.read_text())["pluginReports"]
-            for violation in plugin["violations"]
-            for construct in violation["violatingConstructs"]
-        ]
-        if report.exists()
-        else []
-    )
+    findings = synth_findings(app, outdir)
     stacks = {child.node.id: child for child in app.node.children if isinstance(child, cdk.Stack)}
     templates = {name: json.loads((outdir / f"{name}.template.json").read_text()) for name in stacks}
     return Synthesized(app, outdir, stacks, templates, findings)

@@ -15,22 +15,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from infra.workflow import LAMBDA_SERVICE_ERRORS, Workflow
+from tests.infra.synth import render
 
 NAMES = ("discover", "generate", "poll", "fetch", "finalize", "alert")
-
-
-def resolve(value: Any) -> str:
-    """Fn::Join of the definition, with references replaced by their logical ids."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return str(separator).join(resolve(part) for part in parts)
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        return f"<{value['Fn::GetAtt'][0]}>"
-    if isinstance(value, dict) and "Ref" in value:
-        return f"<{value['Ref']}>"
-    raise AssertionError(f"unexpected {value!r}")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +45,7 @@ def definition() -> dict[str, Any]:
     (machine,) = machines.values()
     assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
     assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
-    return dict(json.loads(resolve(machine["Properties"]["DefinitionString"])))
+    return dict(json.loads(render(machine["Properties"]["DefinitionString"])))
 
 
 def test_the_run_is_discover_map_finalize_alert(definition: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from sandbox.access_reports import AccessReportStore
 from sandbox.clients import client
 from sandbox.seed import OrganizationSpec
 from tests.collector_run import invoke, run_by_hand, snapshot
-from tests.helpers import ou_id
+from tests.helpers import organization_targets, ou_id, rows_of
 
 DAY = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -26,8 +26,7 @@ def test_every_target_of_the_demo_org_is_collected_completely(
 ) -> None:
     run = run_by_hand(s3, "run-1", DAY)
     details, jobs = snapshot(s3, "2026-11-24")
-    members = [a for a in demo_org.accounts if a.id != demo_org.management_account_id]  # SCPs skip the management
-    expected_targets = 1 + len(demo_org.ous) + len(members)
+    expected_targets = organization_targets(demo_org)
     assert run.run["targets"] == expected_targets
     assert jobs.num_rows == expected_targets
     assert set(jobs["job_status"].to_pylist()) == {"COMPLETED"}
@@ -35,24 +34,6 @@ def test_every_target_of_the_demo_org_is_collected_completely(
         rows = details.filter(pa.compute.equal(details["job_id"], job["job_id"]))
         assert rows.num_rows == job["services_accessible"] == job["rows_written"]
     print(run.invocations, store.throttler.counters)
-
-
-def rows_of(details: pa.Table) -> list[tuple[Any, ...]]:
-    """The data of a snapshot, without what differs between runs (ids, dates of the run and jobs)."""
-    names = [
-        "target_path",
-        "policy_id",
-        "service_namespace",
-        "service_name",
-        "last_authenticated_time",
-        "last_authenticated_region",
-        "last_authenticated_entity_path",
-        "total_authenticated_entities",
-        "accessed",
-        "services_accessible",
-        "services_not_accessed",
-    ]
-    return sorted(tuple(row[name] for name in names) for row in details.select(names).to_pylist())
 
 
 def test_each_target_costs_two_iam_calls_and_rows_match_the_report_counts(
