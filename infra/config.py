@@ -83,7 +83,8 @@ class CollectorConfig(BaseModel):
     scratch_days: int = Field(default=7, ge=1)
     log_retention_days: int = 30
     batch_size: int = Field(default=100, ge=1, le=250)
-    max_concurrency: int = Field(default=10, ge=1, le=1000)
+    max_concurrency: int = Field(default=2, ge=1, le=1000)
+    iam_calls_per_second: float = Field(default=20, gt=0, le=1000)
     tolerated_failures: int = Field(default=0, ge=0)
     poll_initial_wait_seconds: int = Field(default=5, ge=0, le=3600)
     poll_max_wait_seconds: int = Field(default=60, ge=0, le=3600)

@@ -34,6 +34,8 @@ def function_specs(config: CollectorConfig) -> list[FunctionSpec]:
                 "POLICY_IDS": ",".join(config.policy_ids),
                 "INCLUDE_MANAGEMENT_ACCOUNT": str(config.include_management_account).lower(),
                 "BATCH_SIZE": str(config.batch_size),
+                "IAM_CALLS_PER_SECOND": f"{config.iam_calls_per_second:g}",
+                "MAX_CONCURRENCY": str(config.max_concurrency),
                 "POLL_INITIAL_WAIT_SECONDS": str(config.poll_initial_wait_seconds),
                 "POLL_MAX_WAIT_SECONDS": str(config.poll_max_wait_seconds),
                 "POLL_MAX_ATTEMPTS": str(config.poll_max_attempts),
@@ -41,7 +43,7 @@ def function_specs(config: CollectorConfig) -> list[FunctionSpec]:
         ),
         FunctionSpec("generate", "Starts the report jobs of a batch", 512, cdk.Duration.minutes(10)),
         FunctionSpec(
-            "poll", "Polls a batch's report jobs and writes completed first pages", 1024, cdk.Duration.minutes(10)
+            "poll", "Polls a batch's report jobs and writes completed first pages", 512, cdk.Duration.minutes(10)
         ),
         FunctionSpec("fetch", "Follows the markers of truncated reports", 1024, cdk.Duration.minutes(15)),
         FunctionSpec("finalize", "Writes the day's snapshot from the run's parts", 3008, cdk.Duration.minutes(15)),

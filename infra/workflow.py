@@ -3,6 +3,7 @@
     Discover ─► CollectBatches: Distributed Map over the manifest's batches (S3)
                   per batch: Generate ─► BatchProgress?
                     truncated ─► Fetch ─► BatchProgress?
+                    pending, a job due now ─► Poll ─► BatchProgress?
                     pending ───► WaitForReports (SecondsPath) ─► Poll ─► BatchProgress?
                     too many rounds ─► BatchLoopBound (Fail: finalize records its targets NOT_COLLECTED)
                     otherwise ─► BatchDone
@@ -203,6 +204,13 @@ class Workflow(Construct):
                 sfn.Fail(self, "BatchLoopBound", error="BatchLoopBound", cause="the batch exceeded its rounds"),
             )
             .when(sfn.Condition.number_greater_than("$.truncated", 0), fetch)
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.number_greater_than("$.pending", 0),
+                    sfn.Condition.number_equals("$.wait_seconds", 0),
+                ),
+                poll,
+            )
             .when(sfn.Condition.number_greater_than("$.pending", 0), wait.next(poll))
             .otherwise(sfn.Succeed(self, "BatchDone"))
         )

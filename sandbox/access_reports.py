@@ -56,6 +56,7 @@ class AccessReportStore:
         self.activity = ActivityStore()
         self.jobs: dict[str, ReportJob] = {}
         self._in_progress: set[str] = set()
+        self.limit_exceeded = 0  # GenerateOrganizationsAccessReport calls refused for the concurrent-job cap
         self._contents: OrderedDict[str, list[AccessDetail]] = OrderedDict()
         self._index: tuple[int, OrganizationIndex] | None = None
         self._accessible: dict[tuple[Any, ...], ActionSet] = {}
@@ -131,6 +132,7 @@ class AccessReportStore:
     def _require_capacity(self, now: datetime) -> None:
         self._in_progress = {j for j in self._in_progress if self.jobs[j].status(now) == "IN_PROGRESS"}
         if len(self._in_progress) >= self.settings.max_jobs_in_progress:
+            self.limit_exceeded += 1
             raise ReportGenerationLimitExceeded(
                 f"The maximum number of concurrent report jobs ({self.settings.max_jobs_in_progress}) "
                 "is already running for this account."

@@ -16,7 +16,7 @@ from pathlib import Path
 from sandbox.athena_sql import run_query
 from sandbox.collector_demo import OUTPUT, load_output, print_arrow, run_collector_demo
 from sandbox.demo import run_demo
-from sandbox.iam_extension import store_for_account
+from sandbox.iam_extension import REPORT_OPERATIONS, store_for_account
 from sandbox.presets import PRESETS, apply_preset
 from sandbox.runner import synthesize
 from sandbox.seed import OrganizationSpec
@@ -31,7 +31,9 @@ def _organization_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accounts", type=int, help="generate an organization of this many accounts instead")
     parser.add_argument("--job-seconds", type=float, default=DEFAULT_JOB_SECONDS, help="report job latency")
     parser.add_argument("--max-jobs", type=int, default=DEFAULT_MAX_JOBS_IN_PROGRESS, help="concurrent job cap")
-    parser.add_argument("--throttle-rate", type=float, help="IAM report calls per second per operation")
+    parser.add_argument(
+        "--throttle-rate", type=float, help="IAM report calls per second, both operations together (one token bucket)"
+    )
     parser.add_argument("--throttle-failures", type=float, default=0.0, help="fraction of calls throttled")
     parser.add_argument("--short-pages", type=int, help="return at most this many items per page")
     parser.add_argument("--fail", action="append", default=[], metavar="PATH", help="entity path whose job fails")
@@ -68,10 +70,10 @@ def _seed_and_configure(args: argparse.Namespace) -> OrganizationSpec:
     if args.preset != "example" or args.accounts is not None:
         changes["job_seconds"] = args.job_seconds
     store.configure(**changes)
-    limits = {}
+    limits: dict[str | tuple[str, ...], RateLimit] = {}
     if args.throttle_rate:
         limit = RateLimit(rate=args.throttle_rate, burst=max(1.0, args.throttle_rate))
-        limits = {"GenerateOrganizationsAccessReport": limit, "GetOrganizationsAccessReport": limit}
+        limits = {REPORT_OPERATIONS: limit}
     store.throttler.configure(limits=limits, failure_rate=args.throttle_failures, seed=args.seed)
     return spec
 

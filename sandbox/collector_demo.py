@@ -32,6 +32,8 @@ from lambdas.collector.storage import Layout, get_table, list_keys, list_partiti
 from sandbox.athena_sql import run_query
 from sandbox.clients import client
 from sandbox.demo import REPORTER_ROLE, print_table
+from sandbox.histories import MapRunHistories
+from sandbox.histories import transitions as count_transitions
 from sandbox.iam_extension import store_for_account
 from sandbox.runner import ROOT, Deployment, InProcessLambdas, stand_up
 
@@ -53,6 +55,7 @@ class Execution:
     wall_seconds: float
     events: list[dict[str, Any]]
     states_entered: list[str] = field(default_factory=list)
+    child_events: list[dict[str, Any]] = field(default_factory=list)  # the batches' executions
 
     @property
     def run(self) -> dict[str, Any]:
@@ -90,8 +93,10 @@ class Progress:
 
 
 def follow(sfn: Any, arn: str, progress: Progress, interval: float = 0.5) -> Execution:
-    """Poll the execution until it ends, reporting each state entered and the batches' progress."""
+    """Poll the execution until it ends, reporting each state entered and, every `interval` seconds,
+    the batches' progress. The wall time is the execution's own, from its start and stop dates."""
     seen = 0
+    ticked = 0.0
     run: dict[str, Any] = {}
     entered: list[str] = []
     while True:
@@ -107,21 +112,24 @@ def follow(sfn: Any, arn: str, progress: Progress, interval: float = 0.5) -> Exe
                 run = json.loads(exited["output"]).get("run", {})
                 progress.say(f"run {run['run_id']}: {run['targets']} targets in {run['batches']} batch(es)")
         seen = len(events)
-        progress.tick(run)
+        if time.monotonic() - ticked >= interval:
+            progress.tick(run)
+            ticked = time.monotonic()
         if description["status"] != "RUNNING":
             progress.tick(run)
             output = json.loads(description.get("output") or "{}")
+            start, stop = description.get("startDate"), description.get("stopDate")
             return Execution(
                 arn=arn,
                 status=description["status"],
                 output=output,
                 error=description.get("error"),
                 cause=description.get("cause"),
-                wall_seconds=time.monotonic() - progress.started,
+                wall_seconds=(stop - start).total_seconds() if start and stop else time.monotonic() - progress.started,
                 events=events,
                 states_entered=entered,
             )
-        time.sleep(interval)
+        time.sleep(0.5)
 
 
 def start_and_follow(
@@ -132,17 +140,21 @@ def start_and_follow(
     name: str,
     execution_input: Mapping[str, Any],
     log: TextIO,
+    interval: float = 0.5,
 ) -> Execution:
     """Start an execution of the deployed state machine and follow it; handlers' logs go to `log`."""
     sfn, s3 = client("stepfunctions"), client("s3")
     layout = Layout(data_prefix(deployment))
     progress = Progress(out, s3, deployment.bucket, layout)
-    with lambdas.installed(), handler_output(lambdas, log):
+    histories = MapRunHistories()
+    with lambdas.installed(), histories.installed(), handler_output(lambdas, log):
         arn = sfn.start_execution(
             stateMachineArn=deployment.state_machine_arn, name=name, input=json.dumps(execution_input)
         )["executionArn"]
         progress.say(f"execution {name} started")
-        return follow(sfn, arn, progress)
+        execution = follow(sfn, arn, progress, interval)
+    execution.child_events = histories.events()
+    return execution
 
 
 def data_prefix(deployment: Deployment) -> str:
@@ -241,15 +253,10 @@ def save_output(
     (output / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
 
-def transitions(execution: Execution, lambdas: InProcessLambdas) -> dict[str, int]:
-    """State transitions: the parent's from its history; the batch executions' counted from what ran in
-    them (moto does not expose the Distributed Map's child histories): each task is followed by the
-    Choice, each poll is preceded by the Wait, and each batch ends in its Succeed."""
-    parent = sum(1 for e in execution.events if e["type"].endswith("StateEntered"))
-    stages = Counter(i.stage for i in lambdas.invocations)
-    batches = stages["generate"]
-    children = 2 * (stages["generate"] + stages["poll"] + stages["fetch"]) + stages["poll"] + batches
-    return {"parent": parent, "batches": children, "total": parent + children}
+def transitions(execution: Execution) -> dict[str, int]:
+    """State transitions from the execution histories: the parent's and its batches' child executions'."""
+    parent, batches = count_transitions(execution.events), count_transitions(execution.child_events)
+    return {"parent": parent, "batches": batches, "total": parent + batches}
 
 
 def load_output(output: Path = OUTPUT) -> dict[str, pa.Table]:
@@ -323,7 +330,7 @@ def run_collector_demo(
         "iam_throttled": dict(store.throttler.counters.throttled),
         "lambda_invocations": dict(Counter(i.stage for i in lambdas.invocations)),
         "lambda_errors": dict(Counter(i.error for i in lambdas.invocations if i.error)),
-        "state_transitions": transitions(execution, lambdas),
+        "state_transitions": transitions(execution),
         "states_entered": execution.states_entered,
         "query_rows": query_rows,
         "alert_published": bool(alerts),

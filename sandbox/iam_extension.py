@@ -19,10 +19,12 @@ from moto.sts.models import sts_backends
 
 from sandbox.access_reports import AccessReportStore
 from sandbox.errors import constraint_error
+from sandbox.report_xml import get_report_response
 from sandbox.reports_content import DEFAULT_SORT_KEY, SORT_KEYS
 
 GENERATE = "GenerateOrganizationsAccessReport"
 GET = "GetOrganizationsAccessReport"
+REPORT_OPERATIONS = (GENERATE, GET)
 
 # Constraints from the botocore model iam/2010-05-08.
 ENTITY_PATH_PATTERN = r"^o-[0-9a-z]{10,32}\/r-[0-9a-z]{4,32}[0-9a-z-\/]*"
@@ -95,7 +97,7 @@ def generate_organizations_access_report(self: IamResponse) -> ActionResult:
     return ActionResult({"JobId": job.job_id})
 
 
-def get_organizations_access_report(self: IamResponse) -> ActionResult:
+def get_organizations_access_report(self: IamResponse) -> str:
     store = report_store(self.backend)
     store.admit(GET)
     job_id = self._get_param("JobId")
@@ -110,7 +112,7 @@ def get_organizations_access_report(self: IamResponse) -> ActionResult:
         marker=marker,
         sort_key=sort_key or DEFAULT_SORT_KEY,
     )
-    return ActionResult(report)
+    return get_report_response(report)
 
 
 def install() -> None:

@@ -21,6 +21,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,12 +222,20 @@ class Invocation:
 
 
 class InProcessLambdas:
-    """Dispatches moto's Lambda invocations to the handlers, one at a time, each in its own environment."""
+    """Dispatches moto's Lambda invocations to the handlers, each in its function's environment.
+
+    `os.environ` is one per process, so invocations run concurrently only while they need the same
+    environment (generate, poll and fetch have identical ones: the Distributed Map's batches run side
+    by side, as in AWS); an invocation that needs another waits until the running ones end.
+    """
 
     def __init__(self, functions: Mapping[str, LocalFunction]) -> None:
         self.functions = dict(functions)
         self.invocations: list[Invocation] = []
-        self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._running = 0
+        self._environment: dict[str, str] | None = None
+        self._saved: dict[str, str] = {}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
 
     def _handler(self, function: LocalFunction) -> Callable[[Any, Any], Any]:
@@ -240,14 +249,36 @@ class InProcessLambdas:
         for function in self.functions.values():
             self._handler(function)
 
+    @contextlib.contextmanager
+    def _environment_of(self, function: LocalFunction) -> Iterator[None]:
+        wanted = {**function.environment, **SANDBOX_RUNTIME}
+        with self._turn:
+            self._turn.wait_for(lambda: self._running == 0 or self._environment == wanted)
+            if self._running == 0:
+                self._saved = dict(os.environ)
+                for key in {key for f in self.functions.values() for key in f.environment}:
+                    os.environ.pop(key, None)  # no leaks between functions
+                os.environ.update(wanted)
+                self._environment = wanted
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._running -= 1
+                if self._running == 0:
+                    os.environ.clear()
+                    os.environ.update(self._saved)
+                    self._environment = None
+                self._turn.notify_all()
+
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
         function = self.functions[name]
         event = json.loads(body) if body else {}
-        others = {key for f in self.functions.values() for key in f.environment}  # no leaks between functions
-        with self._lock, _environment({**function.environment, **SANDBOX_RUNTIME}, unset=others):
+        with self._environment_of(function):
             started = time.monotonic()
-            request_id = f"{len(self.invocations):08d}-0000-4000-8000-000000000000"
+            request_id = str(uuid.uuid4())
             try:
                 result = self._handler(function)(event, LambdaContext(function, request_id))
                 error = None
@@ -268,16 +299,3 @@ class InProcessLambdas:
 
         with mock.patch.object(LambdaSimpleBackend, "invoke", invoke):
             yield self
-
-
-@contextlib.contextmanager
-def _environment(variables: Mapping[str, str], unset: set[str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    for key in unset:
-        os.environ.pop(key, None)
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)

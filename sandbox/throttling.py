@@ -1,15 +1,16 @@
 """Throttling injection for the sandbox's IAM report calls.
 
-IAM rate-limits each API with a token bucket that callers cannot raise. The sandbox reproduces that
-per operation (rate and burst), and can also fail a fixed fraction of calls at random, answering the
-`Throttling` error code that botocore's `standard` and `adaptive` retry modes recognise.
+IAM rate-limits its APIs with token buckets that callers cannot raise (AWS does not publish the
+rates). The sandbox reproduces that per operation, or for a group of operations sharing one bucket
+(rate and burst), and can also fail a fixed fraction of calls at random, answering the `Throttling`
+error code that botocore's `standard` and `adaptive` retry modes recognise.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,22 +55,30 @@ class Throttler:
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._limits: dict[str, RateLimit] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self._limits: dict[str, tuple[tuple[str, ...], RateLimit]] = {}
+        self._buckets: dict[tuple[str, ...], TokenBucket] = {}
         self._failure_rate = 0.0
         self._random = random.Random(0)
         self.counters = ThrottleCounters()
 
     def configure(
         self,
-        limits: dict[str, RateLimit] | None = None,
+        limits: Mapping[str | tuple[str, ...], RateLimit] | None = None,
         failure_rate: float = 0.0,
         seed: int = 0,
     ) -> None:
+        """`limits` by operation name, or by a tuple of names that share one bucket."""
         if not 0.0 <= failure_rate < 1.0:
             raise ValueError(f"failure_rate must be in [0, 1), got {failure_rate}")
+        by_operation: dict[str, tuple[tuple[str, ...], RateLimit]] = {}
+        for key, limit in (limits or {}).items():
+            group = (key,) if isinstance(key, str) else tuple(key)
+            for operation in group:
+                if operation in by_operation:
+                    raise ValueError(f"{operation} has two rate limits")
+                by_operation[operation] = (group, limit)
         with self._lock:
-            self._limits = dict(limits or {})
+            self._limits = by_operation
             self._buckets = {}
             self._failure_rate = failure_rate
             self._random = random.Random(seed)
@@ -86,11 +95,12 @@ class Throttler:
     def _admit_locked(self, operation: str) -> bool:
         if self._failure_rate and self._random.random() < self._failure_rate:
             return False
-        limit = self._limits.get(operation)
-        if limit is None:
+        found = self._limits.get(operation)
+        if found is None:
             return True
-        bucket = self._buckets.get(operation)
+        group, limit = found
+        bucket = self._buckets.get(group)
         now = self._clock()
         if bucket is None:
-            bucket = self._buckets[operation] = TokenBucket(limit, limit.burst, now)
+            bucket = self._buckets[group] = TokenBucket(limit, limit.burst, now)
         return bucket.take(now)

@@ -1,12 +1,14 @@
 """The collector's functions chained by hand, the way the state machine chains them.
 
 Events go through JSON, as Step Functions passes them, and every invocation gets a Lambda context.
-`on_wait` receives each Wait state's seconds (tests advance the sandbox clock instead of sleeping).
+`on_wait` receives each Wait state's seconds; by default the sandbox's clock (the clock of the reporter
+role's account, which the functions also read through `services().clock`) moves on by them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +19,7 @@ import pyarrow as pa
 from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS
 from lambdas.collector.storage import Layout, get_table, list_keys
 from lambdas.handlers import discover, fetch, finalize, generate, poll
+from sandbox import store_for_account
 
 BUCKET = "collector-data"
 
@@ -38,6 +41,11 @@ def invoke(handler: Callable[..., Any], event: Any, context: FakeContext | None 
     return json.loads(json.dumps(result))
 
 
+def sandbox_wait(seconds: int) -> None:
+    """A Wait state, as time passing in the sandbox of the reporter role's account."""
+    store_for_account(os.environ["REPORT_ROLE_ARN"].split(":")[4]).clock.advance(seconds)
+
+
 @dataclass
 class Run:
     run: dict[str, Any]
@@ -55,7 +63,7 @@ class Run:
 def collect_batches(
     run: dict[str, Any],
     manifest: list[dict[str, Any]],
-    on_wait: Callable[[int], None] = lambda seconds: None,
+    on_wait: Callable[[int], None] = sandbox_wait,
     max_rounds: int = 500,
 ) -> list[dict[str, Any]]:
     states: list[dict[str, Any]] = []
@@ -91,7 +99,7 @@ def run_by_hand(
     started_at: datetime,
     *,
     options: dict[str, Any] | None = None,
-    on_wait: Callable[[int], None] = lambda seconds: None,
+    on_wait: Callable[[int], None] = sandbox_wait,
     max_rounds: int = 500,
 ) -> Run:
     context, manifest = discover_run(s3, run_id, started_at, options)

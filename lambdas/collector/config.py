@@ -53,6 +53,9 @@ class ReporterSettings(DataSettings):
     report_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN)]
     report_external_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")] | None = None
     report_session_seconds: int = Field(default=3600, ge=900, le=43200)
+    # Generate, poll and fetch stop starting IAM calls when less than this remains of the
+    # invocation, and hand the rest of the batch back to the state machine.
+    safety_margin_seconds: int = Field(default=30, ge=1, le=600)
 
 
 class DiscoverSettings(ReporterSettings):
@@ -62,6 +65,9 @@ class DiscoverSettings(ReporterSettings):
     policy_ids: CommaList = []
     include_management_account: bool = False
     batch_size: int = Field(default=100, ge=1, le=250)
+    # The account's budget for IAM's report calls, shared by the batches that run at once.
+    iam_calls_per_second: float = Field(default=20, gt=0, le=1000)
+    max_concurrency: int = Field(default=2, ge=1, le=1000)
     poll_initial_wait_seconds: int = Field(default=5, ge=0, le=3600)
     poll_max_wait_seconds: int = Field(default=60, ge=0, le=3600)
     poll_max_attempts: int = Field(default=40, ge=1, le=500)
@@ -87,13 +93,8 @@ class DiscoverSettings(ReporterSettings):
         )
 
 
-class FetchSettings(ReporterSettings):
-    # Stop paging when less than this remains of the invocation, and hand the markers back.
-    fetch_safety_margin_seconds: int = Field(default=30, ge=1, le=600)
-
-
 class FinalizeSettings(DataSettings):
-    rows_per_file: int = Field(default=1_000_000, ge=1_000, le=50_000_000)
+    rows_per_file: int = Field(default=4_000_000, ge=1_000, le=50_000_000)
 
 
 class AlertSettings(DataSettings):

@@ -110,8 +110,22 @@ def select_targets(tree: OrganizationTree, settings: DiscoverSettings) -> list[T
     return targets
 
 
-def batches(targets: list[Target], size: int) -> list[Batch]:
-    return [Batch(batch=n, targets=targets[i : i + size]) for n, i in enumerate(range(0, len(targets), size))]
+def batches(targets: list[Target], size: int, lanes: int = 1) -> list[Batch]:
+    """At most `size` targets per batch, in a number of batches that fills every one of the `lanes`
+    (the Distributed Map's concurrency) in every wave, with sizes differing by one at most.
+
+    Batches run paced at the same call rate, so equal batches finish together: no lane idles while
+    a larger batch runs on alone at its share of the rate.
+    """
+    count = -(-len(targets) // size)
+    count = min(len(targets), -(-count // lanes) * lanes)
+    base, extra = divmod(len(targets), count)
+    out, start = [], 0
+    for n in range(count):
+        end = start + base + (n < extra)
+        out.append(Batch(batch=n, targets=targets[start:end]))
+        start = end
+    return out
 
 
 @dataclass(frozen=True)
@@ -126,7 +140,8 @@ def discover(event: DiscoverEvent, settings: DiscoverSettings, organizations: An
     tree = walk_organization(organizations)
     targets = select_targets(tree, settings)
     layout = Layout(settings.data_prefix)
-    manifest = batches(targets, settings.batch_size)
+    manifest = batches(targets, settings.batch_size, settings.max_concurrency)
+    rate = event.options.iam_calls_per_second or settings.iam_calls_per_second
     key = layout.manifest(event.run_id)
     put_json(s3, settings.data_bucket, key, [batch.model_dump(mode="json") for batch in manifest])
     run = RunContext(
@@ -139,6 +154,7 @@ def discover(event: DiscoverEvent, settings: DiscoverSettings, organizations: An
         targets=len(targets),
         batches=len(manifest),
         polling=event.options.polling or settings.polling,
+        calls_per_second=rate / min(settings.max_concurrency, len(manifest)),
     )
     known = {entity.id for entity in tree.entities}
     return Discovery(

@@ -4,20 +4,33 @@ A batch's state travels through the state machine as `BatchState`: only its unfi
 job ids, attempt counts and markers. Everything read from IAM is written to S3 by the stage that
 read it, as two Parquet parts per invocation: access rows and the records of jobs that finished.
 
-- generate starts jobs. `ReportGenerationLimitExceeded` (and throttling or IAM errors that
-  outlasted the retries) stop starting for this invocation: the rest stay NOT_STARTED, and poll
-  tries them again. Other IAM errors fail that target only.
-- poll starts what is still not started, then reads each job in progress with MaxItems=1000.
-  COMPLETED already carries the first page, which is written at once; IsTruncated hands the job
-  to fetch with its marker. After `max_attempts` polls a job is recorded TIMED_OUT (or
-  NOT_STARTED if IAM never admitted it): nothing is dropped.
-- fetch follows markers until IsTruncated is false or the invocation's time runs short.
+- generate and poll do the same work, one paced IAM call at a time: read the oldest job that is
+  *due*, else start the next job, else sleep in the invocation if a job comes due within
+  `Polling.inline_wait_seconds` (cheaper than another round of transitions), else hand the batch back to
+  the state machine, whose Wait lasts until the next job is due. A job is due once it has run as
+  long as the slowest job of the batch took (IAM's own creation and completion dates; the
+  configured first wait until one has completed), so a poll that IAM would answer IN_PROGRESS is
+  rarely made; a job polled IN_PROGRESS backs off exponentially. Reads come before starts, so the
+  calls settle into about one generate per read and the jobs in progress stay near the call rate
+  times the report latency, under IAM's concurrent-job cap.
+- COMPLETED already carries the first page (MaxItems=1000 > the ~445 services), which is written
+  at once; IsTruncated hands the job to fetch with its marker. `ReportGenerationLimitExceeded`
+  (and throttling that outlasted the client's retries) stop starting until one of our jobs
+  finishes. After `max_attempts` polls a job is recorded TIMED_OUT (or NOT_STARTED if IAM never
+  admitted it): nothing is dropped.
+- fetch follows markers until IsTruncated is false.
+
+Every IAM call is paced to the batch's share of the account's call rate (`Pacer`), and every
+stage stops starting calls when its invocation's time runs short, handing the rest on.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,7 +44,47 @@ MAX_ITEMS = 1000
 # IAM answers that say "not now" rather than "never": the job stays pending for a later attempt.
 TRY_LATER = frozenset({"ReportGenerationLimitExceeded", "Throttling", "ServiceFailure", "ServiceUnavailable"})
 # A fetch buffer is written out when it reaches this many rows, so memory stays flat for big reports.
-FLUSH_ROWS = 50_000
+FLUSH_ROWS = 10_000
+
+
+class Pacer:
+    """Spaces calls `1 / rate` seconds apart (no bursts), sleeping when they come early."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._monotonic, self._sleep = monotonic, sleep
+        self._next = 0.0
+        self.slept = 0.0
+
+    def __call__(self) -> None:
+        if not self.interval:
+            return
+        now = self._monotonic()
+        if now < self._next:
+            self._sleep(self._next - now)
+            self.slept += self._next - now
+            now = self._next
+        self._next = now + self.interval
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What an invocation may spend: its call pace and the time it has left."""
+
+    pacer: Pacer = field(default_factory=lambda: Pacer(None))
+    time_left_ms: Callable[[], int] = lambda: 900_000
+    margin_ms: int = 0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], None] = time.sleep  # waits for a job to come due (the clock must move)
+
+    @property
+    def out_of_time(self) -> bool:
+        return self.time_left_ms() <= self.margin_ms
 
 
 def error_code(error: ClientError | BotoCoreError) -> str:
@@ -57,13 +110,18 @@ class StageResult:
     rows: int = 0
     iam_calls: int = 0
     parts: list[str] = field(default_factory=list)
+    # CPU time of this thread spent turning pages into columns and writing them as Parquet to S3.
+    write_seconds: float = 0.0
+    paced_seconds: float = 0.0  # slept to keep to the batch's share of the call rate
 
 
 class _Stage:
     """The shared machinery of one invocation: IAM calls counted, rows and records buffered."""
 
-    def __init__(self, state: BatchState, iam: Any, s3: Any, layout: Layout, name: str) -> None:
+    def __init__(self, state: BatchState, iam: Any, s3: Any, layout: Layout, name: str, *, budget: Budget) -> None:
         self.state, self.iam, self.s3, self.layout, self.name = state, iam, s3, layout, name
+        self.budget = budget
+        self.latency = state.latency_seconds
         self.round = state.round + 1
         self.rows = ColumnBuffer(ACCESS_DETAILS)
         self.records = ColumnBuffer(REPORT_JOBS)
@@ -80,6 +138,7 @@ class _Stage:
         """One IAM call, counted for the job and the invocation whether it succeeds or fails."""
         job = job.model_copy(update={"iam_calls": job.iam_calls + 1})
         self.result.iam_calls += 1
+        self.budget.pacer()
         try:
             return job, getattr(self.iam, operation)(**params), None
         except (ClientError, BotoCoreError) as error:
@@ -102,8 +161,42 @@ class _Stage:
             return job, self.try_later(job, error)
         self.result.started += 1
         # Attempts while not admitted do not count against the job's polls once it runs.
-        started = {"status": JobStatus.IN_PROGRESS, "job_id": response["JobId"], "polls": 0}
+        started = {
+            "status": JobStatus.IN_PROGRESS,
+            "job_id": response["JobId"],
+            "polls": 0,
+            "started": self.budget.clock(),
+        }
         return job.model_copy(update=started), False
+
+    def learn(self, response: dict[str, Any]) -> None:
+        """The batch's latency: the longest creation-to-completion time IAM reported."""
+        created, completed = as_utc(response.get("JobCreationDate")), as_utc(response.get("JobCompletionDate"))
+        if created is not None and completed is not None:
+            took = max(0.0, (completed - created).total_seconds())
+            self.latency = took if self.latency is None else max(self.latency, took)
+
+    @property
+    def expected(self) -> float:
+        """How long a job takes: the batch's slowest so far, else the configured first wait."""
+        return self.latency if self.latency is not None else self.run.polling.initial_wait_seconds
+
+    def due_in(self, job: Job) -> float:
+        """Seconds until a job in progress is worth a poll (<= 0: now)."""
+        now = self.budget.clock()
+        if job.polls and job.checked is not None:  # polled IN_PROGRESS before: back off from then
+            return self.run.polling.wait_after(job.polls - 1) - (now - job.checked).total_seconds()
+        if job.started is None:
+            return 0.0
+        return self.expected - (now - job.started).total_seconds()
+
+    def next_wait(self, jobs: list[Job]) -> int:
+        """Whole seconds until the first pending job is due (0: poll at once)."""
+        polling = self.run.polling
+        waits = [self.due_in(job) for job in jobs if job.status is JobStatus.IN_PROGRESS]
+        if not waits:  # only jobs IAM has not admitted yet: back off
+            waits = [polling.wait_after(max(0, j.polls - 1)) for j in jobs if j.status is JobStatus.NOT_STARTED]
+        return min(polling.max_wait_seconds, max(0, math.ceil(min(waits)))) if waits else 0
 
     def add_page(self, job: Job, response: dict[str, Any]) -> Job:
         """Write a COMPLETED page's rows; the job moves on to TRUNCATED (with the marker) or stays."""
@@ -115,7 +208,9 @@ class _Stage:
                 "not_accessed": response.get("NumberOfServicesNotAccessed", 0),
             }
         )
+        cpu = time.thread_time()
         added = self.rows.add_access_details(self.context(job), response.get("AccessDetails", []))
+        self.result.write_seconds += time.thread_time() - cpu
         self.result.pages += 1
         self.result.rows += added
         truncated = bool(response.get("IsTruncated"))
@@ -165,13 +260,16 @@ class _Stage:
 
     def flush_rows(self) -> None:
         if len(self.rows):
+            cpu = time.thread_time()
             self._flushes += 1
             suffix = "" if self._flushes == 1 else f"-{self._flushes:03d}"
             self._put(self.rows, ACCESS_DETAILS, suffix)
             self.rows = ColumnBuffer(ACCESS_DETAILS)
+            self.result.write_seconds += time.thread_time() - cpu
 
     def close(self, jobs: list[Job], polls: int) -> StageResult:
         self.flush_rows()
+        self.result.paced_seconds = self.budget.pacer.slept
         if len(self.records):
             self._put(self.records, REPORT_JOBS, "")
         finished = sum(self.result.finished.values())
@@ -181,7 +279,8 @@ class _Stage:
                 "polls": polls,
                 "jobs": [job for job in jobs if job.status in IN_FLIGHT],
                 "finished": self.state.finished + finished,
-                "wait_seconds": self.run.polling.wait_after(polls),
+                "wait_seconds": self.next_wait(jobs),
+                "latency_seconds": self.latency,
             }
         )
         return self.result
@@ -196,47 +295,96 @@ class _Stage:
 IN_FLIGHT = frozenset({JobStatus.NOT_STARTED, JobStatus.IN_PROGRESS, JobStatus.TRUNCATED})
 
 
-def start_batch(state: BatchState, iam: Any, s3: Any, layout: Layout) -> StageResult:
-    stage = _Stage(state, iam, s3, layout, "generate")
-    return stage.close(_start(stage, state.jobs), polls=0)
+def start_batch(state: BatchState, iam: Any, s3: Any, layout: Layout, budget: Budget | None = None) -> StageResult:
+    """generate: start the batch's jobs, and read each as it comes due in between."""
+    stage = _Stage(state, iam, s3, layout, "generate", budget=budget or Budget())
+    return stage.close(_advance(stage, state.jobs), polls=0)
 
 
-def _start(stage: _Stage, jobs: list[Job]) -> list[Job]:
-    """Generate what is not started, until IAM says "not now"; every job left waiting counts an attempt."""
+def poll_batch(state: BatchState, iam: Any, s3: Any, layout: Layout, budget: Budget | None = None) -> StageResult:
+    """wait-and-poll: after a Wait, the same work: start what IAM has not admitted, read what is due."""
+    stage = _Stage(state, iam, s3, layout, "poll", budget=budget or Budget())
+    return stage.close(_advance(stage, state.jobs), polls=state.polls + 1)
+
+
+def _advance(stage: _Stage, jobs: list[Job]) -> list[Job]:
+    """One invocation's work on a batch, one paced IAM call at a time, in this order of preference:
+    read the oldest job that is due; else start the next job; else, if a job comes due within
+    `Polling.inline_wait_seconds`, sleep until it does. Reads come first so that jobs finish (and free
+    IAM's concurrent-job capacity) before more start: the calls settle into about one generate
+    per read, which keeps the jobs in progress near the call rate times the report latency.
+
+    Stops when nothing is left, when time runs short, when IAM said "not now" with none of our
+    jobs running (the state machine's Wait backs off), or when the next job is far from due.
+    Returns the batch's jobs still in flight; finished ones are recorded.
+    """
+    jobs = list(jobs)
+    capacity = True  # False after IAM refused a start, until one of our jobs finishes
+    while jobs and not stage.budget.out_of_time:
+        running = [i for i, job in enumerate(jobs) if job.status is JobStatus.IN_PROGRESS]
+        due = next((i for i in running if stage.due_in(jobs[i]) <= 0), None)
+        if due is not None:
+            finished, later = _read(stage, jobs, due)
+            if later:
+                break  # throttled beyond the client's retries: back off through the state machine
+            capacity = capacity or finished
+            continue
+        waiting = next((i for i, job in enumerate(jobs) if job.status is JobStatus.NOT_STARTED), None)
+        if waiting is not None and capacity:
+            job, later = stage.generate(jobs[waiting])
+            if job.status is JobStatus.NOT_STARTED and not later:
+                del jobs[waiting]  # refused for good: generate() recorded it FAILED
+                continue
+            jobs[waiting] = job
+            capacity = not later
+            if later and not running:
+                break  # nothing of ours to wait for: the state machine backs off
+            continue
+        if not running or not _wait_inline(stage, min(stage.due_in(jobs[i]) for i in running)):
+            break
+    return _count_refusals(jobs, stage.run.polling.max_attempts, stage)
+
+
+def _read(stage: _Stage, jobs: list[Job], index: int) -> tuple[bool, bool]:
+    """Poll `jobs[index]`; a finished job is recorded and removed. Returns (finished, IAM said later)."""
+    job, later = _poll(stage, jobs[index])
+    if later:
+        jobs[index] = job
+        return False, True
+    if job.status is JobStatus.IN_PROGRESS and job.polls >= stage.run.polling.max_attempts:
+        _give_up(stage, job)
+        del jobs[index]
+        return True, False
+    if job.status is JobStatus.COMPLETED:
+        stage.finish(job, JobStatus.COMPLETED)
+    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        del jobs[index]
+        return True, False
+    jobs[index] = job
+    return job.status is JobStatus.TRUNCATED, False
+
+
+def _wait_inline(stage: _Stage, seconds: float) -> bool:
+    """Sleep until the next job is due if that is near and the invocation has the time."""
+    budget = stage.budget
+    if seconds > stage.run.polling.inline_wait_seconds or budget.time_left_ms() - seconds * 1000 <= budget.margin_ms:
+        return False
+    before = budget.clock()
+    budget.sleep(seconds)
+    return budget.clock() > before  # a clock that does not move with sleep: hand back rather than spin
+
+
+def _count_refusals(jobs: list[Job], limit: int, stage: _Stage) -> list[Job]:
+    """Jobs IAM has not admitted count an attempt per invocation; past the bound they are recorded."""
     out: list[Job] = []
-    blocked = False
     for job in jobs:
-        if job.status is JobStatus.NOT_STARTED and not blocked:
-            started, later = stage.generate(job)
-            if started.status is JobStatus.NOT_STARTED and not later:
-                continue  # refused for good: generate() recorded it FAILED
-            blocked, job = later, started
         if job.status is JobStatus.NOT_STARTED:
             job = job.model_copy(update={"polls": job.polls + 1})
+            if job.polls >= limit:
+                _give_up(stage, job)
+                continue
         out.append(job)
     return out
-
-
-def poll_batch(state: BatchState, iam: Any, s3: Any, layout: Layout) -> StageResult:
-    stage = _Stage(state, iam, s3, layout, "poll")
-    # Jobs started by this very invocation are not read back at once: they cannot be done yet.
-    waiting = {job.job_id for job in state.jobs if job.status is JobStatus.IN_PROGRESS}
-    limit = state.run.polling.max_attempts
-    out: list[Job] = []
-    blocked = False
-    for job in _start(stage, state.jobs):
-        if job.status is JobStatus.IN_PROGRESS and job.job_id in waiting and not blocked:
-            job, blocked = _poll(stage, job)
-        if job.status in (JobStatus.NOT_STARTED, JobStatus.IN_PROGRESS) and job.polls >= limit:
-            _give_up(stage, job)
-            continue
-        if job.status is JobStatus.COMPLETED:
-            stage.finish(job, JobStatus.COMPLETED)
-            continue
-        if job.status is JobStatus.FAILED:
-            continue
-        out.append(job)
-    return stage.close(out, polls=state.polls + 1)
 
 
 def _poll(stage: _Stage, job: Job) -> tuple[Job, bool]:
@@ -248,7 +396,8 @@ def _poll(stage: _Stage, job: Job) -> tuple[Job, bool]:
         return job.model_copy(update={"status": JobStatus.FAILED}), False
     status = response["JobStatus"]
     if status == "IN_PROGRESS":
-        return job.model_copy(update={"polls": job.polls + 1}), False
+        return job.model_copy(update={"polls": job.polls + 1, "checked": stage.budget.clock()}), False
+    stage.learn(response)
     if status == "FAILED":
         details = response.get("ErrorDetails") or {}
         job = job.model_copy(
@@ -269,13 +418,11 @@ def _give_up(stage: _Stage, job: Job) -> None:
         stage.finish(job, JobStatus.TIMED_OUT, "TimedOut", f"still IN_PROGRESS after {job.polls} polls")
 
 
-def fetch_batch(
-    state: BatchState, iam: Any, s3: Any, layout: Layout, *, time_left_ms: Callable[[], int], margin_ms: int
-) -> StageResult:
-    stage = _Stage(state, iam, s3, layout, "fetch")
+def fetch_batch(state: BatchState, iam: Any, s3: Any, layout: Layout, budget: Budget | None = None) -> StageResult:
+    stage = _Stage(state, iam, s3, layout, "fetch", budget=budget or Budget())
     out: list[Job] = []
     for job in state.jobs:
-        while job.status is JobStatus.TRUNCATED and time_left_ms() > margin_ms:
+        while job.status is JobStatus.TRUNCATED and not stage.budget.out_of_time:
             job, response, error = stage.call(
                 job, "get_organizations_access_report", JobId=job.job_id, MaxItems=MAX_ITEMS, Marker=job.marker
             )

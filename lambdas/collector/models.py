@@ -105,6 +105,9 @@ class Polling(Model):
     initial_wait_seconds: int = Field(default=5, ge=0, le=3600)
     max_wait_seconds: int = Field(default=60, ge=0, le=3600)
     max_attempts: int = Field(default=40, ge=1, le=500)
+    # A job due within this is waited for inside the invocation (a few seconds of a paced Lambda
+    # cost less than the Choice, Wait and Poll transitions of another round).
+    inline_wait_seconds: int = Field(default=10, ge=0, le=60)
 
     def wait_after(self, polls: int) -> int:
         """Exponential backoff (doubling per poll), capped."""
@@ -115,6 +118,7 @@ class RunOptions(Model):
     """Per-execution overrides of the configured run, taken from the execution's input."""
 
     polling: Polling | None = None
+    iam_calls_per_second: float | None = Field(default=None, gt=0, le=1000)
 
 
 class DiscoverEvent(Model):
@@ -137,6 +141,8 @@ class RunContext(Model):
     targets: int = Field(ge=1)
     batches: int = Field(ge=1)
     polling: Polling = Polling()
+    # Each batch's share of the IAM report call rate (calls per second); None: unpaced.
+    calls_per_second: float | None = Field(default=None, gt=0, le=1000)
 
 
 class Batch(Model):
@@ -177,6 +183,8 @@ class Job(Model):
     pages: int = Field(default=0, ge=0)
     rows: int = Field(default=0, ge=0)
     iam_calls: int = Field(default=0, ge=0)
+    started: UtcDatetime | None = None  # when we generated it (our clock): when it becomes due
+    checked: UtcDatetime | None = None  # when a poll last found it IN_PROGRESS
     created: UtcDatetime | None = None
     completed: UtcDatetime | None = None
     accessible: int | None = Field(default=None, ge=0)
@@ -204,6 +212,8 @@ class BatchState(Model):
     jobs: list[Job] = []
     finished: int = Field(default=0, ge=0)
     wait_seconds: int = Field(default=0, ge=0)
+    # The longest creation-to-completion time IAM reported for this batch's jobs so far.
+    latency_seconds: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,7 +7,7 @@ counts). Times are stored in UTC whatever zone botocore parsed them in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,41 +57,69 @@ def account_of(entity_path: str | None) -> str | None:
     return leaf if len(leaf) == 12 and leaf.isdigit() else None
 
 
+CONTEXT_COLUMNS = frozenset(field.name for field in fields(JobContext))
+
+
 class ColumnBuffer:
-    """Rows of a dataset accumulated as one list per column."""
+    """Rows of a dataset accumulated column by column.
+
+    A page's own columns are lists of values; the job context that every row of the page repeats is
+    kept once per page, as a run, and expanded by Arrow (`take`) when the table is built.
+    """
 
     def __init__(self, dataset: Dataset = ACCESS_DETAILS) -> None:
         self.dataset = dataset
-        self.columns: dict[str, list[Any]] = {name: [] for name in dataset.column_names}
+        self.repeated = [name for name in dataset.column_names if name in CONTEXT_COLUMNS]
+        self.columns: dict[str, list[Any]] = {name: [] for name in dataset.column_names if name not in CONTEXT_COLUMNS}
+        self._runs: list[tuple[Mapping[str, Any], int]] = []
+        self._rows = 0
 
     def __len__(self) -> int:
-        return len(self.columns[self.dataset.column_names[0]])
+        return self._rows
 
     def add_access_details(self, context: JobContext, details: Iterable[Mapping[str, Any]]) -> int:
         """Append one row per access detail of a page; returns how many."""
+        page = details if isinstance(details, list) else list(details)
         columns = self.columns
-        added = 0
-        for detail in details:
-            when = as_utc(detail.get("LastAuthenticatedTime"))
-            entity_path = detail.get("EntityPath")
-            columns["service_name"].append(detail["ServiceName"])
-            columns["service_namespace"].append(detail["ServiceNamespace"])
-            columns["last_authenticated_time"].append(when)
-            columns["last_authenticated_region"].append(detail.get("Region"))
-            columns["last_authenticated_entity_path"].append(entity_path)
-            columns["last_authenticated_account_id"].append(account_of(entity_path))
-            columns["total_authenticated_entities"].append(int(detail.get("TotalAuthenticatedEntities") or 0))
-            columns["accessed"].append(when is not None)
-            added += 1
-        for name, value in context.columns().items():
-            columns[name].extend([value] * added)
-        return added
+        whens = [as_utc(detail.get("LastAuthenticatedTime")) for detail in page]
+        paths = [detail.get("EntityPath") for detail in page]
+        columns["service_name"].extend([detail["ServiceName"] for detail in page])
+        columns["service_namespace"].extend([detail["ServiceNamespace"] for detail in page])
+        columns["last_authenticated_time"].extend(whens)
+        columns["last_authenticated_region"].extend([detail.get("Region") for detail in page])
+        columns["last_authenticated_entity_path"].extend(paths)
+        columns["last_authenticated_account_id"].extend([account_of(path) for path in paths])
+        columns["total_authenticated_entities"].extend(
+            [int(detail.get("TotalAuthenticatedEntities") or 0) for detail in page]
+        )
+        columns["accessed"].extend([when is not None for when in whens])
+        self._repeat(context.columns(), len(page))
+        return len(page)
+
+    def add_row(self, values: Mapping[str, Any]) -> None:
+        """Append one row given as a mapping with every column of the dataset."""
+        for name, column in self.columns.items():
+            column.append(values[name])
+        self._repeat(values, 1)
+
+    def _repeat(self, values: Mapping[str, Any], count: int) -> None:
+        if count:
+            self._runs.append(({name: values[name] for name in self.repeated}, count))
+            self._rows += count
 
     def to_table(self) -> pa.Table:
-        return pa.Table.from_pydict(self.columns, schema=self.dataset.arrow_schema)
+        schema = self.dataset.arrow_schema
+        index = pa.array([n for n, (_, count) in enumerate(self._runs) for _ in range(count)], pa.int32())
+        arrays = []
+        for field in schema:
+            if field.name in self.columns:
+                arrays.append(pa.array(self.columns[field.name], type=field.type))
+            else:
+                once = pa.array([values[field.name] for values, _ in self._runs], type=field.type)
+                arrays.append(once.take(index))
+        return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def add_row(buffer: ColumnBuffer, values: Mapping[str, Any]) -> None:
     """Append one row given as a mapping with every column of the buffer's dataset."""
-    for name, column in buffer.columns.items():
-        column.append(values[name])
+    buffer.add_row(values)

@@ -1,13 +1,17 @@
 """The AWS clients of a function: created on first use, kept for the container's life, injectable.
 
 Logic modules take clients as arguments; handlers get them from `services()`, a cached factory.
-Tests either pass their own clients to the logic or clear the cache (`services.cache_clear()`).
+Tests either pass their own clients to the logic or clear the cache (`services.cache_clear()`); a
+sandbox whose clock is moved sets `services().clock` and `services().sleep` to it.
 """
 
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -20,9 +24,16 @@ from lambdas.collector.report_session import ReportSession
 STANDARD_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 8})
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Services:
     session: boto3.Session = field(default_factory=boto3.Session)
+    # What "now" is: when a report job becomes due for a poll (a sandbox with a moved clock sets its own).
+    clock: Callable[[], datetime] = utc_now
+    sleep: Callable[[float], None] = time.sleep  # moves `clock` on: a sandbox with its own clock sets both
     _clients: dict[str, Any] = field(default_factory=dict)
     _reporters: dict[tuple[str, str | None, int], ReportSession] = field(default_factory=dict)
 

@@ -12,7 +12,7 @@ from lambdas.collector.jobs import start_batch
 from lambdas.collector.models import BatchState, GenerateEvent, Job
 from lambdas.collector.observability import logger, metrics, tracer
 from lambdas.collector.services import services
-from lambdas.handlers.reporting import finish
+from lambdas.handlers.reporting import budget, finish
 
 
 @logger.inject_lambda_context
@@ -26,5 +26,7 @@ def handler(event: GenerateEvent, context: LambdaContext) -> dict[str, Any]:
     aws = services()
     reporter = aws.reporter(settings)
     throttles = reporter.throttles.count
-    result = start_batch(state, reporter.iam(event.run.run_id), aws.s3, settings.layout)
+    result = start_batch(
+        state, reporter.iam(event.run.run_id), aws.s3, settings.layout, budget(event.run, settings, context, aws)
+    )
     return finish("generate", result, reporter.throttles.count - throttles)

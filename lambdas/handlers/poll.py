@@ -12,7 +12,7 @@ from lambdas.collector.jobs import poll_batch
 from lambdas.collector.models import BatchState
 from lambdas.collector.observability import logger, metrics, tracer
 from lambdas.collector.services import services
-from lambdas.handlers.reporting import finish
+from lambdas.handlers.reporting import budget, finish
 
 
 @logger.inject_lambda_context
@@ -25,5 +25,7 @@ def handler(event: BatchState, context: LambdaContext) -> dict[str, Any]:
     aws = services()
     reporter = aws.reporter(settings)
     throttles = reporter.throttles.count
-    result = poll_batch(event, reporter.iam(event.run.run_id), aws.s3, settings.layout)
+    result = poll_batch(
+        event, reporter.iam(event.run.run_id), aws.s3, settings.layout, budget(event.run, settings, context, aws)
+    )
     return finish("poll", result, reporter.throttles.count - throttles)

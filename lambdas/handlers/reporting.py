@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdas.collector.jobs import StageResult
-from lambdas.collector.models import JobStatus
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.collector.config import ReporterSettings
+from lambdas.collector.jobs import Budget, Pacer, StageResult
+from lambdas.collector.models import JobStatus, RunContext
 from lambdas.collector.observability import Metric, count, logger
+from lambdas.collector.services import Services
+
+
+def budget(run: RunContext, settings: ReporterSettings, context: LambdaContext, aws: Services) -> Budget:
+    """The invocation's pace (the batch's share of the call rate), its time and what "now" is."""
+    return Budget(
+        pacer=Pacer(run.calls_per_second),
+        time_left_ms=context.get_remaining_time_in_millis,
+        margin_ms=settings.safety_margin_seconds * 1000,
+        clock=aws.clock,
+        sleep=aws.sleep,
+    )
 
 
 def finish(stage: str, result: StageResult, throttles: int) -> dict[str, Any]:
@@ -31,6 +46,8 @@ def finish(stage: str, result: StageResult, throttles: int) -> dict[str, Any]:
             "iam_calls": result.iam_calls,
             "throttles": throttles,
             "wait_seconds": result.state.wait_seconds,
+            "write_cpu_seconds": round(result.write_seconds, 4),
+            "paced_seconds": round(result.paced_seconds, 3),
         },
     )
     return payload

@@ -20,7 +20,7 @@ from sandbox.server import SANDBOX_CONFIG
 from tests.conftest import REPORTER_ROLE
 
 # Only inputs the state machine already reads make the run fast: no wait between polls.
-FAST = {"polling": {"initial_wait_seconds": 0, "max_wait_seconds": 0}}
+FAST: dict[str, Any] = {"polling": {"initial_wait_seconds": 0, "max_wait_seconds": 0}, "iam_calls_per_second": 1000}
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ SETTINGS: dict[str, type[settings.DataSettings]] = {
     "discover": settings.DiscoverSettings,
     "generate": settings.ReporterSettings,
     "poll": settings.ReporterSettings,
-    "fetch": settings.FetchSettings,
+    "fetch": settings.ReporterSettings,
     "finalize": settings.FinalizeSettings,
     "alert": settings.AlertSettings,
 }

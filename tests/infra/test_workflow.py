@@ -98,7 +98,15 @@ def test_a_batch_loops_wait_poll_and_fetch_within_a_bound(definition: dict[str, 
     choices = states["BatchProgress"]["Choices"]
     assert choices[0] == {"Variable": "$.round", "NumericGreaterThanEquals": 123, "Next": "BatchLoopBound"}
     assert choices[1] == {"Variable": "$.truncated", "NumericGreaterThan": 0, "Next": "Fetch"}
-    assert choices[2] == {"Variable": "$.pending", "NumericGreaterThan": 0, "Next": "WaitForReports"}
+    # A job due now goes straight to Poll (a Wait of 0 s would still cost a transition)
+    assert choices[2] == {
+        "And": [
+            {"Variable": "$.pending", "NumericGreaterThan": 0},
+            {"Variable": "$.wait_seconds", "NumericEquals": 0},
+        ],
+        "Next": "Poll",
+    }
+    assert choices[3] == {"Variable": "$.pending", "NumericGreaterThan": 0, "Next": "WaitForReports"}
     assert states["BatchProgress"]["Default"] == "BatchDone"
     assert states["WaitForReports"] == {"Type": "Wait", "SecondsPath": "$.wait_seconds", "Next": "Poll"}
     for name in ("Generate", "Poll", "Fetch"):

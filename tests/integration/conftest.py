@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lambdas.collector.services import services
+from sandbox import store_for_account
 from sandbox.clients import client
 from sandbox.seed import OrganizationSpec
 from tests.collector_run import BUCKET
@@ -20,6 +21,7 @@ def s3(demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     env = {
         "DATA_BUCKET": BUCKET,
         "REPORT_ROLE_ARN": f"arn:aws:iam::{demo_org.management_account_id}:role/{REPORTER_ROLE}",
+        "IAM_CALLS_PER_SECOND": "1000",  # pacing has its own tests; here it would only slow them down
         "POWERTOOLS_SERVICE_NAME": "org-access-report",
         "POWERTOOLS_METRICS_NAMESPACE": "OrgAccessReport",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -29,5 +31,8 @@ def s3(demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET)
     services.cache_clear()  # clients cached by an earlier test belong to an earlier mock
+    # The sandbox's clock is the time: tests move it (on_wait) instead of sleeping.
+    clock = store_for_account(demo_org.management_account_id).clock
+    services().clock, services().sleep = clock.now, clock.advance
     yield s3
     services.cache_clear()

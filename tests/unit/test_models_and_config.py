@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from lambdas.collector.config import AlertSettings, DiscoverSettings, FetchSettings, ReporterSettings, load
+from lambdas.collector.config import AlertSettings, DiscoverSettings, ReporterSettings, load
 from lambdas.collector.errors import ConfigurationError
 from lambdas.collector.models import (
     AlertEvent,
@@ -159,7 +159,7 @@ def test_lists_are_comma_separated_and_defaults_documented(environ: Any) -> None
     settings = load(DiscoverSettings)
     assert settings.include_ids == ["ou-ab12-cdefgh12", "111122223333"]
     assert (settings.scope, settings.batch_size, settings.polling) == (Scope.ACCOUNTS, 100, Polling())
-    assert load(FetchSettings).fetch_safety_margin_seconds == 30
+    assert load(ReporterSettings).safety_margin_seconds == 30
 
 
 def test_alert_settings_parse_the_allowlists(environ: Any) -> None:

@@ -27,6 +27,23 @@ def test_a_token_bucket_allows_its_burst_then_its_rate() -> None:
     assert throttler.counters.throttled == {"Op": 2}
 
 
+def test_operations_grouped_in_a_tuple_share_one_bucket() -> None:
+    clock = SandboxClock()
+    clock.freeze(T0)
+    throttler = Throttler(clock.now)
+    throttler.configure(limits={("A", "B"): RateLimit(rate=1, burst=2), "C": RateLimit(rate=1, burst=1)})
+    assert [throttler.admit("A"), throttler.admit("B"), throttler.admit("A"), throttler.admit("C")] == [
+        True,
+        True,
+        False,
+        True,
+    ]
+    clock.advance(1)
+    assert [throttler.admit("B"), throttler.admit("A")] == [True, False]
+    with pytest.raises(ValueError, match="two rate limits"):
+        throttler.configure(limits={("A", "B"): RateLimit(1, 1), "A": RateLimit(1, 1)})
+
+
 def test_bad_throttle_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="rate > 0"):
         RateLimit(rate=0, burst=1)
