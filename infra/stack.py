@@ -36,6 +36,7 @@ def function_specs(config: CollectorConfig) -> list[FunctionSpec]:
                 "BATCH_SIZE": str(config.batch_size),
                 "IAM_CALLS_PER_SECOND": f"{config.iam_calls_per_second:g}",
                 "MAX_CONCURRENCY": str(config.max_concurrency),
+                "IAM_MAX_JOBS_IN_PROGRESS": str(config.iam_max_jobs_in_progress),
                 "POLL_INITIAL_WAIT_SECONDS": str(config.poll_initial_wait_seconds),
                 "POLL_MAX_WAIT_SECONDS": str(config.poll_max_wait_seconds),
                 "POLL_MAX_ATTEMPTS": str(config.poll_max_attempts),

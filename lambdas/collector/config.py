@@ -68,7 +68,9 @@ class DiscoverSettings(ReporterSettings):
     # The account's budget for IAM's report calls, shared by the batches that run at once.
     iam_calls_per_second: float = Field(default=20, gt=0, le=1000)
     max_concurrency: int = Field(default=2, ge=1, le=1000)
-    poll_initial_wait_seconds: int = Field(default=5, ge=0, le=3600)
+    # IAM's cap on report jobs in progress per account (not documented; refusals are retried)
+    iam_max_jobs_in_progress: int = Field(default=50, ge=1, le=10_000)
+    poll_initial_wait_seconds: int = Field(default=3, ge=0, le=3600)
     poll_max_wait_seconds: int = Field(default=60, ge=0, le=3600)
     poll_max_attempts: int = Field(default=40, ge=1, le=500)
 

@@ -155,6 +155,7 @@ def discover(event: DiscoverEvent, settings: DiscoverSettings, organizations: An
         batches=len(manifest),
         polling=event.options.polling or settings.polling,
         calls_per_second=rate / min(settings.max_concurrency, len(manifest)),
+        jobs_in_progress=max(1, settings.iam_max_jobs_in_progress // min(settings.max_concurrency, len(manifest))),
     )
     known = {entity.id for entity in tree.entities}
     return Discovery(

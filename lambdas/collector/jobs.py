@@ -10,9 +10,8 @@ read it, as two Parquet parts per invocation: access rows and the records of job
   the state machine, whose Wait lasts until the next job is due. A job is due once it has run as
   long as the slowest job of the batch took (IAM's own creation and completion dates; the
   configured first wait until one has completed), so a poll that IAM would answer IN_PROGRESS is
-  rarely made; a job polled IN_PROGRESS backs off exponentially. Reads come before starts, so the
-  calls settle into about one generate per read and the jobs in progress stay near the call rate
-  times the report latency, under IAM's concurrent-job cap.
+  rarely made; a job polled IN_PROGRESS backs off exponentially. A batch starts jobs while it has
+  fewer than its share of IAM's concurrent-job cap in progress, and reads due ones otherwise.
 - COMPLETED already carries the first page (MaxItems=1000 > the ~445 services), which is written
   at once; IsTruncated hands the job to fetch with its marker. `ReportGenerationLimitExceeded`
   (and throttling that outlasted the client's retries) stop starting until one of our jobs
@@ -176,6 +175,13 @@ class _Stage:
             took = max(0.0, (completed - created).total_seconds())
             self.latency = took if self.latency is None else max(self.latency, took)
 
+    def learn_running(self, job: Job) -> None:
+        """A job still running at its age: reports take longer than that; expect half as long again,
+        so the younger jobs are not polled too early one after another."""
+        if job.started is not None and not job.polls:
+            age = (self.budget.clock() - job.started).total_seconds()
+            self.latency = max(self.expected, 1.5 * age)
+
     @property
     def expected(self) -> float:
         """How long a job takes: the batch's slowest so far, else the configured first wait."""
@@ -309,28 +315,23 @@ def poll_batch(state: BatchState, iam: Any, s3: Any, layout: Layout, budget: Bud
 
 def _advance(stage: _Stage, jobs: list[Job]) -> list[Job]:
     """One invocation's work on a batch, one paced IAM call at a time, in this order of preference:
-    read the oldest job that is due; else start the next job; else, if a job comes due within
-    `Polling.inline_wait_seconds`, sleep until it does. Reads come first so that jobs finish (and free
-    IAM's concurrent-job capacity) before more start: the calls settle into about one generate
-    per read, which keeps the jobs in progress near the call rate times the report latency.
+    start the next job while the batch has fewer than its share of IAM's job cap in progress; else
+    read the oldest job that is due; else, if a job comes due within the inline wait, sleep until it
+    does. Starting first keeps the batch's last jobs from trailing its reads by a report's latency;
+    the share keeps the account under IAM's cap, and a refusal all the same stops starting until
+    one of our jobs finishes.
 
     Stops when nothing is left, when time runs short, when IAM said "not now" with none of our
     jobs running (the state machine's Wait backs off), or when the next job is far from due.
     Returns the batch's jobs still in flight; finished ones are recorded.
     """
     jobs = list(jobs)
+    share = stage.run.jobs_in_progress
     capacity = True  # False after IAM refused a start, until one of our jobs finishes
     while jobs and not stage.budget.out_of_time:
         running = [i for i, job in enumerate(jobs) if job.status is JobStatus.IN_PROGRESS]
-        due = next((i for i in running if stage.due_in(jobs[i]) <= 0), None)
-        if due is not None:
-            finished, later = _read(stage, jobs, due)
-            if later:
-                break  # throttled beyond the client's retries: back off through the state machine
-            capacity = capacity or finished
-            continue
         waiting = next((i for i, job in enumerate(jobs) if job.status is JobStatus.NOT_STARTED), None)
-        if waiting is not None and capacity:
+        if waiting is not None and capacity and (share is None or len(running) < share):
             job, later = stage.generate(jobs[waiting])
             if job.status is JobStatus.NOT_STARTED and not later:
                 del jobs[waiting]  # refused for good: generate() recorded it FAILED
@@ -339,6 +340,13 @@ def _advance(stage: _Stage, jobs: list[Job]) -> list[Job]:
             capacity = not later
             if later and not running:
                 break  # nothing of ours to wait for: the state machine backs off
+            continue
+        due = next((i for i in running if stage.due_in(jobs[i]) <= 0), None)
+        if due is not None:
+            finished, later = _read(stage, jobs, due)
+            if later:
+                break  # throttled beyond the client's retries: back off through the state machine
+            capacity = capacity or finished
             continue
         if not running or not _wait_inline(stage, min(stage.due_in(jobs[i]) for i in running)):
             break
@@ -396,6 +404,7 @@ def _poll(stage: _Stage, job: Job) -> tuple[Job, bool]:
         return job.model_copy(update={"status": JobStatus.FAILED}), False
     status = response["JobStatus"]
     if status == "IN_PROGRESS":
+        stage.learn_running(job)
         return job.model_copy(update={"polls": job.polls + 1, "checked": stage.budget.clock()}), False
     stage.learn(response)
     if status == "FAILED":

@@ -102,7 +102,7 @@ class Target(Model):
 class Polling(Model):
     """How long to wait between polls of a batch, and how many polls before giving up."""
 
-    initial_wait_seconds: int = Field(default=5, ge=0, le=3600)
+    initial_wait_seconds: int = Field(default=3, ge=0, le=3600)
     max_wait_seconds: int = Field(default=60, ge=0, le=3600)
     max_attempts: int = Field(default=40, ge=1, le=500)
     # A job due within this is waited for inside the invocation (a few seconds of a paced Lambda
@@ -143,6 +143,8 @@ class RunContext(Model):
     polling: Polling = Polling()
     # Each batch's share of the IAM report call rate (calls per second); None: unpaced.
     calls_per_second: float | None = Field(default=None, gt=0, le=1000)
+    # Each batch's share of IAM's concurrent-job cap: it starts no more jobs while this many run.
+    jobs_in_progress: int | None = Field(default=None, ge=1)
 
 
 class Batch(Model):
