@@ -14,7 +14,7 @@ CDK := npx --no-install cdk
 # Extra CLI options, e.g. `make deploy CDK_ARGS="--profile management --require-approval never"`.
 CDK_ARGS ?=
 
-.PHONY: venv node test lint typecheck unit demo serve synth bootstrap deploy deploy-reporter diff destroy lock clean
+.PHONY: venv node test lint typecheck unit demo bench serve synth bootstrap deploy deploy-reporter diff destroy lock clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,12 @@ demo: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/python -m sandbox serve
+
+# Organizations of 100, 1,000 and 10,000 accounts against a naive collector (about an hour; not part of
+# `make test`, which runs a small variant). Writes bench-results.json. E.g. BENCH_ARGS="--sizes 100,1000".
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m sandbox.bench $(BENCH_ARGS)
 
 # The CDK app (app.py, configured by cdk.json's context): synth bundles the Lambda code locally (no Docker).
 synth: $(STAMP) $(NODE_STAMP)

@@ -10,7 +10,7 @@ from sandbox.bench import judge, print_table, run_bench
 
 def test_the_bench_measures_ours_and_the_baseline_and_judges_the_goals(template: dict[str, Any]) -> None:
     out = io.StringIO()
-    results = run_bench(template, [12], out, rate=40.0, fetch_targets=4)
+    results = run_bench(template, [12], out, rate=40.0, fetch_targets=4, stress=12)
     ours = results["sizes"]["12"]
     base = ours["baseline"]
     # Both collected every target of the same organization, with no row lost
@@ -28,6 +28,11 @@ def test_the_bench_measures_ours_and_the_baseline_and_judges_the_goals(template:
     assert ours["state_transitions"]["batches"] >= 3 * ours["batches"]
     assert ours["write_rows_per_second"] > 0
     assert 0 < ours["cost_usd"] == ours["cost_by_service_usd"]["total"]
+    # Under injected throttling and a lower job cap, both answers happen and nothing is lost
+    stressed = results["stress"]
+    assert stressed["throttling_errors"] > 0
+    assert (stressed["rows_lost"], stressed["targets_not_completed"]) == (0, 0)
+    assert stressed["rows"] == ours["rows"]
     memory = results["fetch_memory"]
     assert memory["10x"]["rows"] > 5 * memory["1x"]["rows"] > 0
     # The goals are judged from the figures, and the table prints them
