@@ -39,7 +39,6 @@ from sandbox.runner import ROOT, Deployment, InProcessLambdas, stand_up
 
 QUERIES = ROOT / "queries"
 OUTPUT = ROOT / "demo-output"
-SHORT_POLLING = {"initial_wait_seconds": 1, "max_wait_seconds": 2}
 SHOWN_ROWS = 8
 
 
@@ -297,7 +296,7 @@ def run_collector_demo(
     log = io.StringIO()
     name = f"demo-{now_utc().strftime('%Y%m%dT%H%M%S')}"
     execution = start_and_follow(
-        deployment, lambdas, out, name=name, execution_input=execution_input or {"polling": SHORT_POLLING}, log=log
+        deployment, lambdas, out, name=name, execution_input=execution_input or {}, log=log
     )
     out.write(f"\nExecution {execution.status} in {execution.wall_seconds:.1f}s\n")
     if execution.status != "SUCCEEDED":
