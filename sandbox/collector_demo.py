@@ -295,9 +295,7 @@ def run_collector_demo(
     )
     log = io.StringIO()
     name = f"demo-{now_utc().strftime('%Y%m%dT%H%M%S')}"
-    execution = start_and_follow(
-        deployment, lambdas, out, name=name, execution_input=execution_input or {}, log=log
-    )
+    execution = start_and_follow(deployment, lambdas, out, name=name, execution_input=execution_input or {}, log=log)
     out.write(f"\nExecution {execution.status} in {execution.wall_seconds:.1f}s\n")
     if execution.status != "SUCCEEDED":
         out.write(f"  error: {execution.error}\n  cause: {execution.cause}\n")

@@ -17,6 +17,7 @@ DONE = datetime(2026, 11, 24, 3, 0, 4, tzinfo=UTC)
 
 def parse(xml: str) -> dict[str, Any]:
     operation = botocore.session.get_session().get_service_model("iam").operation_model("GetOrganizationsAccessReport")
+    assert operation.output_shape is not None
     parsed: dict[str, Any] = create_parser("query").parse(
         {"body": xml.encode(), "headers": {}, "status_code": 200}, operation.output_shape
     )
