@@ -47,7 +47,7 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/python -m sandbox serve
 
-# Organizations of 100, 1,000 and 10,000 accounts against a naive collector (about an hour; not part of
+# Organizations of 100, 1,000 and 10,000 accounts against a naive collector (about 45 minutes; not part of
 # `make test`, which runs a small variant). Writes bench-results.json. E.g. BENCH_ARGS="--sizes 100,1000".
 BENCH_ARGS ?=
 bench: $(STAMP)
