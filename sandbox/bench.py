@@ -34,11 +34,10 @@ from lambdas.collector.services import services
 from lambdas.collector.storage import Layout
 from sandbox.baseline import run_baseline
 from sandbox.clients import client
-from sandbox.collector_demo import Execution, data_prefix, start_and_follow
+from sandbox.collector_demo import Execution, data_prefix, start_and_follow, transitions
 from sandbox.costs import RunUsage, cost, gb_seconds
 from sandbox.demo import REPORTER_ROLE
 from sandbox.fetch_probe import probe
-from sandbox.histories import transitions
 from sandbox.iam_extension import REPORT_OPERATIONS, store_for_account
 from sandbox.presets import apply_preset
 from sandbox.runner import Deployment, InProcessLambdas, stand_up, synthesize
@@ -181,10 +180,10 @@ def _our_figures(
     logs = _stage_logs(log)
     written = sum(line["rows"] for line in logs)
     write_cpu = sum(line["write_cpu_seconds"] for line in logs)
-    parent, batches = transitions(execution.events), transitions(execution.child_events)
+    counted = transitions(execution)
     event_bytes = len(json.dumps(execution.events + execution.child_events, default=str))
     usage = RunUsage(
-        state_transitions=parent + batches,
+        state_transitions=counted["total"],
         lambda_requests=len(lambdas.invocations),
         lambda_gb_seconds=gb_seconds(durations, {name: f.memory_mb for name, f in deployment.functions.items()}),
         s3_put_list=requests.puts_and_lists,
@@ -208,8 +207,8 @@ def _our_figures(
         "rows_lost": expected_rows - summary["rows"],
         "lambda_invocations": dict(stages),
         "lambda_invocations_per_target": _per(sum(stages.values()), targets),
-        "state_transitions": {"parent": parent, "batches": batches},
-        "state_transitions_per_target": _per(parent + batches, targets),
+        "state_transitions": counted,
+        "state_transitions_per_target": _per(counted["total"], targets),
         "parquet_files": len(files),
         "rows": summary["rows"],
         "parquet_files_per_million_rows": round(len(files) / max(1.0, summary["rows"] / 1e6), 3),

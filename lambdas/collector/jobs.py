@@ -4,14 +4,14 @@ A batch's state travels through the state machine as `BatchState`: only its unfi
 job ids, attempt counts and markers. Everything read from IAM is written to S3 by the stage that
 read it, as two Parquet parts per invocation: access rows and the records of jobs that finished.
 
-- generate and poll do the same work, one paced IAM call at a time: read the oldest job that is
-  *due*, else start the next job, else sleep in the invocation if a job comes due within
-  `Polling.inline_wait_seconds` (cheaper than another round of transitions), else hand the batch back to
-  the state machine, whose Wait lasts until the next job is due. A job is due once it has run as
+- generate and poll do the same work, one paced IAM call at a time: start the next job while the
+  batch is under its share of IAM's job cap, else read the oldest job that is *due*, else sleep in
+  the invocation if a job comes due within `Polling.inline_wait_seconds` (cheaper than another
+  round of transitions), else hand the batch back to the state machine, whose Wait lasts until the
+  next job is due. A job is due once it has run as
   long as the slowest job of the batch took (IAM's own creation and completion dates; the
   configured first wait until one has completed), so a poll that IAM would answer IN_PROGRESS is
-  rarely made; a job polled IN_PROGRESS backs off exponentially. A batch starts jobs while it has
-  fewer than its share of IAM's concurrent-job cap in progress, and reads due ones otherwise.
+  rarely made; a job polled IN_PROGRESS backs off exponentially.
 - COMPLETED already carries the first page (MaxItems=1000 > the ~445 services), which is written
   at once; IsTruncated hands the job to fetch with its marker. `ReportGenerationLimitExceeded`
   (and throttling that outlasted the client's retries) stop starting until one of our jobs
@@ -350,7 +350,7 @@ def _advance(stage: _Stage, jobs: list[Job]) -> list[Job]:
             continue
         if not running or not _wait_inline(stage, min(stage.due_in(jobs[i]) for i in running)):
             break
-    return _count_refusals(jobs, stage.run.polling.max_attempts, stage)
+    return _count_refusals(stage, jobs)
 
 
 def _read(stage: _Stage, jobs: list[Job], index: int) -> tuple[bool, bool]:
@@ -382,13 +382,13 @@ def _wait_inline(stage: _Stage, seconds: float) -> bool:
     return budget.clock() > before  # a clock that does not move with sleep: hand back rather than spin
 
 
-def _count_refusals(jobs: list[Job], limit: int, stage: _Stage) -> list[Job]:
+def _count_refusals(stage: _Stage, jobs: list[Job]) -> list[Job]:
     """Jobs IAM has not admitted count an attempt per invocation; past the bound they are recorded."""
     out: list[Job] = []
     for job in jobs:
         if job.status is JobStatus.NOT_STARTED:
             job = job.model_copy(update={"polls": job.polls + 1})
-            if job.polls >= limit:
+            if job.polls >= stage.run.polling.max_attempts:
                 _give_up(stage, job)
                 continue
         out.append(job)

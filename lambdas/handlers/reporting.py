@@ -1,16 +1,35 @@
-"""What generate, poll and fetch report after an invocation: metrics, one log line, the payload."""
+"""What generate, poll and fetch share: the run's reporter session and budget around the stage's work,
+then what they report after it: metrics, one log line, the payload."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.collector.config import ReporterSettings
+from lambdas.collector.config import ReporterSettings, load
 from lambdas.collector.jobs import Budget, Pacer, StageResult
-from lambdas.collector.models import JobStatus, RunContext
+from lambdas.collector.models import BatchState, JobStatus, RunContext
 from lambdas.collector.observability import Metric, count, logger
-from lambdas.collector.services import Services
+from lambdas.collector.services import Services, services
+from lambdas.collector.storage import Layout
+
+# start_batch, poll_batch, fetch_batch: (state, iam, s3, layout, budget) -> what the invocation did
+Stage = Callable[[BatchState, Any, Any, Layout, Budget], StageResult]
+
+
+def run_stage(name: str, work: Stage, state: BatchState, context: LambdaContext) -> dict[str, Any]:
+    """One invocation of a reporting stage: settings, the run's reporter session, the budget, the
+    work, and its report (throttles counted over this invocation)."""
+    settings = load(ReporterSettings)
+    logger.set_correlation_id(state.run.run_id)
+    aws = services()
+    reporter = aws.reporter(settings)
+    throttles = reporter.throttles.count
+    iam = reporter.iam(state.run.run_id)
+    result = work(state, iam, aws.s3, settings.layout, budget(state.run, settings, context, aws))
+    return finish(name, result, reporter.throttles.count - throttles)
 
 
 def budget(run: RunContext, settings: ReporterSettings, context: LambdaContext, aws: Services) -> Budget:
