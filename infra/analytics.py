@@ -1,6 +1,6 @@
 """Athena over the snapshots: a Glue database, one table per dataset, a workgroup and the saved queries.
 
-The tables' columns come from `lambdas.collector.schema`, the module the Parquet writer uses, so
+The tables' columns come from `lambdas.collector.store.schema`, the module the Parquet writer uses, so
 the two cannot drift. `dt` is found by partition projection (no crawler, no MSCK REPAIR): Athena
 computes the partitions from the date range and the key template instead of listing them in Glue.
 
@@ -21,8 +21,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.storage import validate_prefix
-from lambdas.collector.schema import DATASETS, Dataset
-from lambdas.collector.storage import Layout
+from lambdas.collector.store.schema import DATASETS, Dataset
+from lambdas.collector.store.storage import Layout
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"

@@ -1,7 +1,7 @@
 """The collector's buckets: the data lake, the Athena query results, and the access logs of both.
 
 The data bucket holds scratch parts under `{prefix}runs/` and the daily snapshots under
-`{prefix}{dataset}/dt=…/` (see `lambdas.collector.storage.Layout`). Lifecycle rules, not code,
+`{prefix}{dataset}/dt=…/` (see `lambdas.collector.store.storage.Layout`). Lifecycle rules, not code,
 clean up: scratch expires after `scratch_days`, overwritten or deleted versions after
 `NONCURRENT_DAYS`, and snapshots after `retention_days` when a retention is set.
 
@@ -21,8 +21,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.nag import acknowledge, resource_finding
-from lambdas.collector.schema import DATASETS
-from lambdas.collector.storage import Layout
+from lambdas.collector.store.schema import DATASETS
+from lambdas.collector.store.storage import Layout
 
 NONCURRENT_DAYS = 30
 LOG_DAYS = 365

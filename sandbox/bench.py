@@ -29,9 +29,9 @@ from typing import Any, TextIO
 from moto import mock_aws
 
 import sandbox
-from lambdas.collector.schema import ACCESS_DETAILS
 from lambdas.collector.services import services
-from lambdas.collector.storage import Layout
+from lambdas.collector.store.schema import ACCESS_DETAILS
+from lambdas.collector.store.storage import Layout
 from sandbox.baseline import run_baseline
 from sandbox.clients import client
 from sandbox.collector_demo import Execution, data_prefix, start_and_follow, transitions

@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from lambdas.collector.observability import SERVICE
-from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS
-from lambdas.collector.storage import Layout, get_table, list_keys, list_partitions
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
+from lambdas.collector.store.storage import Layout, get_table, list_keys, list_partitions
 from sandbox.athena_sql import run_query
 from sandbox.clients import client
 from sandbox.demo import REPORTER_ROLE, print_table

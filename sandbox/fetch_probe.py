@@ -19,12 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lambdas.collector.collect.discover import select_targets, walk_organization
+from lambdas.collector.collect.jobs import poll_batch, start_batch
+from lambdas.collector.collect.report_session import ReportSession
 from lambdas.collector.config import DiscoverSettings
-from lambdas.collector.discover import select_targets, walk_organization
-from lambdas.collector.jobs import poll_batch, start_batch
 from lambdas.collector.models import BatchState, Job, Polling, RunContext
-from lambdas.collector.report_session import ReportSession
-from lambdas.collector.storage import Layout
+from lambdas.collector.store.storage import Layout
 from sandbox.clients import client
 from sandbox.demo import REPORTER_ROLE
 from sandbox.iam_extension import store_for_account

@@ -16,8 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS
-from lambdas.collector.storage import Layout, get_table, list_keys
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
+from lambdas.collector.store.storage import Layout, get_table, list_keys
 from lambdas.handlers import discover, fetch, finalize, generate, poll
 from sandbox import store_for_account
 

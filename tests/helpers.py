@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lambdas.collector.normalize import JobContext
+from lambdas.collector.store.normalize import JobContext
 from sandbox.seed import OrganizationSpec
 
 

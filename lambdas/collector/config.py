@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lambdas.collector.errors import ConfigurationError
 from lambdas.collector.models import POLICY_ID, TARGET_ID, Polling, Scope
-from lambdas.collector.storage import Layout
+from lambdas.collector.store.storage import Layout
 
 ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
 TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"

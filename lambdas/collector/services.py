@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from lambdas.collector.collect.report_session import ReportSession
 from lambdas.collector.config import ReporterSettings
-from lambdas.collector.report_session import ReportSession
 
 # S3, SNS and STS: standard mode, set explicitly (botocore's default is `legacy`).
 STANDARD_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 8})

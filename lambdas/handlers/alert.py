@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.collector.alert import send_alert
 from lambdas.collector.config import AlertSettings, load
 from lambdas.collector.models import AlertEvent
+from lambdas.collector.notify.alert import send_alert
 from lambdas.collector.observability import logger, metrics, tracer
 from lambdas.collector.services import services
 

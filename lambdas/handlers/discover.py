@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.collector.collect.discover import discover
 from lambdas.collector.config import DiscoverSettings, load
-from lambdas.collector.discover import discover
 from lambdas.collector.models import DiscoverEvent
 from lambdas.collector.observability import Metric, count, logger, metrics, tracer
 from lambdas.collector.services import services

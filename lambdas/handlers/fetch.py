@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.collector.jobs import fetch_batch
+from lambdas.collector.collect.jobs import fetch_batch
 from lambdas.collector.models import BatchState
 from lambdas.collector.observability import logger, metrics, tracer
 from lambdas.handlers.reporting import run_stage

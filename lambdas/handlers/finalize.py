@@ -14,7 +14,7 @@ from lambdas.collector.config import FinalizeSettings, load
 from lambdas.collector.models import FinalizeEvent
 from lambdas.collector.observability import logger, tracer
 from lambdas.collector.services import services
-from lambdas.collector.snapshot import finalize
+from lambdas.collector.store.snapshot import finalize
 
 
 @logger.inject_lambda_context

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.collector.jobs import start_batch
+from lambdas.collector.collect.jobs import start_batch
 from lambdas.collector.models import BatchState, GenerateEvent, Job
 from lambdas.collector.observability import logger, metrics, tracer
 from lambdas.handlers.reporting import run_stage

@@ -8,12 +8,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.collector.collect.jobs import Budget, Pacer, StageResult
 from lambdas.collector.config import ReporterSettings, load
-from lambdas.collector.jobs import Budget, Pacer, StageResult
 from lambdas.collector.models import BatchState, JobStatus, RunContext
 from lambdas.collector.observability import Metric, count, logger
 from lambdas.collector.services import Services, services
-from lambdas.collector.storage import Layout
+from lambdas.collector.store.storage import Layout
 
 # start_batch, poll_batch, fetch_batch: (state, iam, s3, layout, budget) -> what the invocation did
 Stage = Callable[[BatchState, Any, Any, Layout, Budget], StageResult]

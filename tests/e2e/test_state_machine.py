@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from lambdas.collector import report_session
+from lambdas.collector.collect import report_session
 from sandbox.access_reports import AccessReportStore
 from sandbox.athena_sql import run_query
 from sandbox.clients import role_session_client

@@ -19,8 +19,8 @@ from aws_cdk.assertions import Template
 from infra.alerting import Alerting
 from infra.analytics import PARQUET_SERDE, QUERIES_DIR, Analytics, load_queries
 from infra.storage import Storage
-from lambdas.collector.schema import DATASETS, Dataset
-from lambdas.collector.storage import Layout
+from lambdas.collector.store.schema import DATASETS, Dataset
+from lambdas.collector.store.storage import Layout
 from tests.infra.synth import logical_id, nag_findings, new_app, properties, render, resource
 
 PREFIX = "org-access/"

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from lambdas.collector.alert import send_alert
 from lambdas.collector.config import AlertSettings, load
 from lambdas.collector.errors import AlertDeliveryError
 from lambdas.collector.models import AlertEvent, JobStatus, RunContext, SnapshotSummary
-from lambdas.collector.normalize import ColumnBuffer, JobContext, add_row
+from lambdas.collector.notify.alert import send_alert
 from lambdas.collector.observability import metrics
-from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS
-from lambdas.collector.storage import Layout, put_table
+from lambdas.collector.store.normalize import ColumnBuffer, JobContext, add_row
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
+from lambdas.collector.store.storage import Layout, put_table
 from sandbox.clients import client
 from tests.helpers import job_context
 

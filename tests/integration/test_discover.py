@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from lambdas.collector.collect.discover import discover, walk_organization
 from lambdas.collector.config import DiscoverSettings, load
-from lambdas.collector.discover import discover, walk_organization
 from lambdas.collector.errors import TargetSelectionError
 from lambdas.collector.models import DiscoverEvent, Polling, RunOptions
 from sandbox.clients import client

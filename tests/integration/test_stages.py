@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
+from lambdas.collector.collect.jobs import Budget, fetch_batch, poll_batch, start_batch
 from lambdas.collector.config import ReporterSettings, load
 from lambdas.collector.errors import ConfigurationError
-from lambdas.collector.jobs import Budget, fetch_batch, poll_batch, start_batch
 from lambdas.collector.models import BatchState, Job, RunContext
-from lambdas.collector.schema import ACCESS_DETAILS
 from lambdas.collector.services import services
-from lambdas.collector.storage import Layout, list_keys
+from lambdas.collector.store.schema import ACCESS_DETAILS
+from lambdas.collector.store.storage import Layout, list_keys
 from lambdas.handlers import fetch, finalize, generate, poll
 from sandbox.access_reports import AccessReportStore
 from tests.collector_run import BUCKET, collect_batches, discover_run, invoke, run_by_hand, snapshot

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambdas.collector.alert_message import (
+from lambdas.collector.insight.unused import Findings, ProblemJob, TargetFindings, UnusedService
+from lambdas.collector.notify.alert_message import (
     SNS_MAX_BYTES,
     AlertMessage,
     Severity,
@@ -15,7 +16,6 @@ from lambdas.collector.alert_message import (
     severity_of,
     should_publish,
 )
-from lambdas.collector.unused import Findings, ProblemJob, TargetFindings, UnusedService
 
 AS_OF = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 ORG, DT, RUN = "o-abcdefghij", "2026-11-24", "run-20261124"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
-from lambdas.collector.normalize import ColumnBuffer, JobContext, account_of
-from lambdas.collector.schema import ACCESS_DETAILS, DATASETS, REPORT_JOBS
+from lambdas.collector.store.normalize import ColumnBuffer, JobContext, account_of
+from lambdas.collector.store.schema import ACCESS_DETAILS, DATASETS, REPORT_JOBS
 from tests.documented_example import DOCUMENTED_JOB_ID, DOCUMENTED_OU_PATH, DOCUMENTED_RESPONSE
 
 OU_PATH = DOCUMENTED_OU_PATH

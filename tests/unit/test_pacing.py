@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from lambdas.collector.discover import batches
-from lambdas.collector.jobs import Budget, Pacer, poll_batch, start_batch
+from lambdas.collector.collect.discover import batches
+from lambdas.collector.collect.jobs import Budget, Pacer, poll_batch, start_batch
 from lambdas.collector.models import BatchState, Job, JobStatus, Polling, RunContext, Target, TargetType
-from lambdas.collector.storage import Layout
+from lambdas.collector.store.storage import Layout
 
 ORG = "o-a1b2c3d4e5"
 START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)

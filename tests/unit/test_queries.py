@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from lambdas.collector.normalize import ColumnBuffer, add_row
-from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS
-from lambdas.collector.unused import find_unused
+from lambdas.collector.insight.unused import find_unused
+from lambdas.collector.store.normalize import ColumnBuffer, add_row
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
 from sandbox.athena_sql import run_query, to_duckdb
 from tests.helpers import job_context
 

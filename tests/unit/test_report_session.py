@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.collector.report_session import SESSION_NAME_MAX, ReportSession, ThrottleCounter, session_name
+from lambdas.collector.collect.report_session import SESSION_NAME_MAX, ReportSession, ThrottleCounter, session_name
 
 STS_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
 

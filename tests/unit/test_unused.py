@@ -10,10 +10,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from lambdas.collector.insight.unused import Findings, TargetFindings, find_unused
 from lambdas.collector.models import JobStatus
-from lambdas.collector.normalize import ColumnBuffer, JobContext, add_row
-from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS
-from lambdas.collector.unused import Findings, TargetFindings, find_unused
+from lambdas.collector.store.normalize import ColumnBuffer, JobContext, add_row
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
 from tests import helpers
 
 AS_OF = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from lambdas.collector.unused import Findings, ProblemJob, TargetFindings, UnusedService
+from lambdas.collector.insight.unused import Findings, ProblemJob, TargetFindings, UnusedService
 
 SNS_MAX_BYTES = 262_144
 SUBJECT_MAX_CHARS = 99  # SNS: "less than 100 characters"

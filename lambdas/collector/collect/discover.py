@@ -19,7 +19,7 @@ from typing import Any
 from lambdas.collector.config import DiscoverSettings
 from lambdas.collector.errors import TargetSelectionError
 from lambdas.collector.models import Batch, DiscoverEvent, RunContext, Target, TargetType
-from lambdas.collector.storage import Layout, put_json
+from lambdas.collector.store.storage import Layout, put_json
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lambdas.collector.schema import ACCESS_DETAILS, Dataset
+from lambdas.collector.store.schema import ACCESS_DETAILS, Dataset
 
 
 def as_utc(value: datetime | None) -> datetime | None:

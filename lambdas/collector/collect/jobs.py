@@ -35,9 +35,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.collector.models import BatchState, Job, JobStatus, RunContext
-from lambdas.collector.normalize import ColumnBuffer, JobContext, add_row, as_utc
-from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS
-from lambdas.collector.storage import Layout, put_table
+from lambdas.collector.store.normalize import ColumnBuffer, JobContext, add_row, as_utc
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
+from lambdas.collector.store.storage import Layout, put_table
 
 MAX_ITEMS = 1000
 # IAM answers that say "not now" rather than "never": the job stays pending for a later attempt.

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lambdas.collector.models import Batch, JobStatus, RunContext, SnapshotSummary, Target
-from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
-from lambdas.collector.storage import Layout, RollingParquetWriter, get_json, list_keys, read_tables
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
+from lambdas.collector.store.storage import Layout, RollingParquetWriter, get_json, list_keys, read_tables
 
 Key = tuple[str, str | None]
 

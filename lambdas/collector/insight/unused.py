@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lambdas.collector.models import JobStatus
-from lambdas.collector.schema import ACCESS_DETAILS
+from lambdas.collector.store.schema import ACCESS_DETAILS
 
 _TARGET_COLUMNS = ["target_path", "target_type", "target_id", "target_name", "policy_id"]
 _SERVICE_COLUMNS = ["service_namespace", "service_name", "last_authenticated_time"]

@@ -12,14 +12,14 @@ from typing import Any
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.collector.alert_message import AlertMessage, compose, severity_of, should_publish
 from lambdas.collector.config import AlertSettings
 from lambdas.collector.errors import AlertDeliveryError
+from lambdas.collector.insight.unused import ACCESS_COLUMNS, JOB_COLUMNS, PREVIOUS_COLUMNS, Findings, find_unused
 from lambdas.collector.models import AlertEvent, AlertResult
+from lambdas.collector.notify.alert_message import AlertMessage, compose, severity_of, should_publish
 from lambdas.collector.observability import Metric, count, logger
-from lambdas.collector.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
-from lambdas.collector.storage import Layout, list_keys, list_partitions, read_tables
-from lambdas.collector.unused import ACCESS_COLUMNS, JOB_COLUMNS, PREVIOUS_COLUMNS, Findings, find_unused
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
+from lambdas.collector.store.storage import Layout, list_keys, list_partitions, read_tables
 
 
 def send_alert(event: AlertEvent, settings: AlertSettings, s3: Any, sns: Any) -> AlertResult:

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambdas.collector.schema import Dataset
+from lambdas.collector.store.schema import Dataset
 
 COMPRESSION = "zstd"
 ROW_GROUP_ROWS = 128 * 1024

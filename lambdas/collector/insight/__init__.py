@@ -1,0 +1,1 @@
+"""Insight: what the snapshots say (unused and newly unused services)."""

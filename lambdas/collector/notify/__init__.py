@@ -1,0 +1,1 @@
+"""Notifying: the alert built from the day's insight and published to SNS."""
