@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-REQUIREMENTS := requirements.txt requirements-dev.txt lambdas/requirements.txt sandbox/requirements.txt constraints.txt
+REQUIREMENTS := requirements.txt requirements-dev.txt lambdas/requirements.txt iam_report_emulator/requirements.txt \
+	harness/requirements.txt constraints.txt
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 # The CDK CLI: pinned in package.json / package-lock.json, installed into node_modules by `npm ci`.
@@ -14,7 +15,7 @@ CDK := npx --no-install cdk
 # Extra CLI options, e.g. `make deploy CDK_ARGS="--profile management --require-approval never"`.
 CDK_ARGS ?=
 
-.PHONY: venv node test lint typecheck unit demo bench serve synth bootstrap deploy deploy-reporter diff destroy lock clean
+.PHONY: docs venv node test lint typecheck unit demo bench serve synth bootstrap deploy deploy-reporter diff destroy lock clean
 
 venv: $(STAMP)
 
@@ -41,17 +42,21 @@ unit: $(STAMP) $(NODE_STAMP)
 
 test: lint typecheck unit
 
+# The README's configuration table, from lambdas/collector/settings.py (a test checks they agree).
+docs: $(STAMP)
+	$(BIN)/python -m infra.docs
+
 demo: $(STAMP)
-	$(BIN)/python -m sandbox demo
+	$(BIN)/python -m harness demo
 
 serve: $(STAMP)
-	$(BIN)/python -m sandbox serve
+	$(BIN)/python -m iam_report_emulator serve
 
 # Organizations of 100, 1,000 and 10,000 accounts against a naive collector (about 45 minutes; not part of
 # `make test`, which runs a small variant). Writes bench-results.json. E.g. BENCH_ARGS="--sizes 100,1000".
 BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m sandbox.bench $(BENCH_ARGS)
+	$(BIN)/python -m harness.bench $(BENCH_ARGS)
 
 # The CDK app (app.py, configured by cdk.json's context): synth bundles the Lambda code locally (no Docker).
 synth: $(STAMP) $(NODE_STAMP)

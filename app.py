@@ -9,8 +9,9 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from infra.config import load_config, load_reporter_stack
-from infra.reporter_role import COLLECTOR_STACK, ReporterRoleStack
+from infra.reporter_role import ReporterRoleStack
 from infra.stack import CollectorStack
+from lambdas.collector.names import COLLECTOR_STACK, REPORTER_STACK
 
 
 def build(app: cdk.App) -> cdk.App:
@@ -20,7 +21,7 @@ def build(app: cdk.App) -> cdk.App:
     if reporter:
         ReporterRoleStack(
             app,
-            "OrgAccessReportReporterRole",
+            REPORTER_STACK,
             collector_account=reporter.collector_account,
             external_id=reporter.external_id,
             description="Reporter role for the IAM Organizations access report collector (management account)",

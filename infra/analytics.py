@@ -21,8 +21,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.storage import validate_prefix
+from lambdas.collector.names import Layout
 from lambdas.collector.store.schema import DATASETS, Dataset
-from lambdas.collector.store.storage import Layout
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"

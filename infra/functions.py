@@ -12,7 +12,7 @@ from constructs import Construct
 
 from infra.bundling import PYTHON_VERSION, RUNTIME, lambda_code
 from infra.nag import acknowledge
-from lambdas.collector.observability import NAMESPACE, SERVICE
+from lambdas.collector.names import NAMESPACE, SERVICE
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,6 @@ class Functions(Construct):
         construct_id: str,
         *,
         specs: list[FunctionSpec],
-        environment: dict[str, str],
         log_retention: logs.RetentionDays,
         code: lambda_.Code | None = None,
     ) -> None:
@@ -82,7 +81,6 @@ class Functions(Construct):
                     "POWERTOOLS_SERVICE_NAME": SERVICE,
                     "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
                     "POWERTOOLS_LOG_LEVEL": "INFO",
-                    **environment,
                     **spec.environment,
                 },
             )

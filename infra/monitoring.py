@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.collector.observability import NAMESPACE, SERVICE, Metric
+from lambdas.collector.names import NAMESPACE, SERVICE, Metric
 
 DAY = cdk.Duration.days(1)
 

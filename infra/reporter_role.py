@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.nag import acknowledge, resource_finding
+from lambdas.collector.names import COLLECTOR_STACK, REPORTER_ROLE
 
 ORGANIZATIONS_READS = (
     # discover
@@ -27,8 +28,6 @@ ORGANIZATIONS_READS = (
     "organizations:ListTargetsForPolicy",
 )
 REPORT_ACTIONS = ("iam:GenerateOrganizationsAccessReport", "iam:GetOrganizationsAccessReport")
-ROLE_NAME = "OrgAccessReportReader"
-COLLECTOR_STACK = "OrgAccessReportCollector"  # app.py's stack name
 
 
 def reporter_statements(account: str, partition: str = "aws") -> list[iam.PolicyStatement]:
@@ -112,6 +111,6 @@ class ReporterRoleStack(cdk.Stack):
                 {"ArnLike": {"aws:PrincipalArn": functions}}
             ),
             external_id=external_id,
-            role_name=ROLE_NAME,
+            role_name=REPORTER_ROLE,
         )
         cdk.CfnOutput(self, "ReporterRoleArn", value=reporter.role.role_arn)

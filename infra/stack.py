@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -11,58 +9,39 @@ from constructs import Construct
 
 from infra.alerting import Alerting
 from infra.analytics import Analytics
-from infra.config import LOG_RETENTION, CollectorConfig
+from infra.config import CollectorConfig
 from infra.functions import Functions, FunctionSpec
 from infra.monitoring import Monitoring
 from infra.reporter_role import ReporterRole
 from infra.schedule import Schedule
 from infra.storage import Storage
 from infra.workflow import Workflow
+from lambdas.collector.config import BY_FUNCTION
+from lambdas.collector.names import REPORTING, Function
+from lambdas.collector.settings import LOG_RETENTION, environment
+
+# What each function does, its memory (MB) and timeout (minutes); its environment derives from its
+# settings model (`lambdas.collector.config.BY_FUNCTION`).
+_FUNCTIONS: dict[Function, tuple[str, int, int]] = {
+    Function.DISCOVER: ("Walks the organization and writes the run's manifest of target batches", 512, 10),
+    Function.GENERATE: ("Starts the report jobs of a batch", 512, 10),
+    Function.POLL: ("Polls a batch's report jobs and writes completed first pages", 512, 10),
+    Function.FETCH: ("Follows the markers of truncated reports", 1024, 15),
+    Function.FINALIZE: ("Writes the day's snapshot from the run's parts", 3008, 15),
+    Function.ALERT: ("Publishes unused and newly unused services and problem jobs", 3008, 10),
+}
 
 
 def function_specs(config: CollectorConfig) -> list[FunctionSpec]:
     return [
         FunctionSpec(
-            "discover",
-            "Walks the organization and writes the run's manifest of target batches",
-            512,
-            cdk.Duration.minutes(10),
-            {
-                "SCOPE": config.scope.value,
-                "INCLUDE_IDS": ",".join(config.include_ids),
-                "EXCLUDE_IDS": ",".join(config.exclude_ids),
-                "POLICY_IDS": ",".join(config.policy_ids),
-                "INCLUDE_MANAGEMENT_ACCOUNT": str(config.include_management_account).lower(),
-                "BATCH_SIZE": str(config.batch_size),
-                "IAM_CALLS_PER_SECOND": f"{config.iam_calls_per_second:g}",
-                "MAX_CONCURRENCY": str(config.max_concurrency),
-                "IAM_MAX_JOBS_IN_PROGRESS": str(config.iam_max_jobs_in_progress),
-                "POLL_INITIAL_WAIT_SECONDS": str(config.poll_initial_wait_seconds),
-                "POLL_MAX_WAIT_SECONDS": str(config.poll_max_wait_seconds),
-                "POLL_MAX_ATTEMPTS": str(config.poll_max_attempts),
-            },
-        ),
-        FunctionSpec("generate", "Starts the report jobs of a batch", 512, cdk.Duration.minutes(10)),
-        FunctionSpec(
-            "poll", "Polls a batch's report jobs and writes completed first pages", 512, cdk.Duration.minutes(10)
-        ),
-        FunctionSpec("fetch", "Follows the markers of truncated reports", 1024, cdk.Duration.minutes(15)),
-        FunctionSpec("finalize", "Writes the day's snapshot from the run's parts", 3008, cdk.Duration.minutes(15)),
-        FunctionSpec(
-            "alert",
-            "Publishes unused and newly unused services and problem jobs",
-            3008,
-            cdk.Duration.minutes(10),
-            {
-                "UNUSED_AFTER_DAYS": str(config.unused_after_days),
-                "ALLOWLIST": ",".join(config.allowlist),
-                "ALLOWLIST_BY_TARGET": json.dumps(config.allowlist_by_target),
-                "ALWAYS_SEND_SUMMARY": str(config.always_send_summary).lower(),
-                "ALERT_MIN_UNUSED": str(config.alert_min_unused),
-                "ALERT_MAX_TARGETS": str(config.alert_max_targets),
-                "ALERT_TOP_SERVICES": str(config.alert_top_services),
-            },
-        ),
+            function.value,
+            description,
+            memory,
+            cdk.Duration.minutes(minutes),
+            environment(BY_FUNCTION[function], config),
+        )
+        for function, (description, memory, minutes) in _FUNCTIONS.items()
     ]
 
 
@@ -83,10 +62,9 @@ class CollectorStack(cdk.Stack):
             self,
             "Functions",
             specs=function_specs(config),
-            environment={"DATA_BUCKET": storage.data_bucket.bucket_name, "DATA_PREFIX": config.data_prefix},
             log_retention=retention,
         )
-        reporting = ("discover", "generate", "poll", "fetch")
+        reporting = [function.value for function in REPORTING]
         if reporter_arn is None:
             reporter = ReporterRole(
                 self,
@@ -99,10 +77,9 @@ class CollectorStack(cdk.Stack):
         for name in reporting:
             function = functions[name]
             function.add_environment("REPORT_ROLE_ARN", reporter_arn)
-            if config.external_id:
-                function.add_environment("REPORT_EXTERNAL_ID", config.external_id)
             function.add_to_role_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[reporter_arn]))
             storage.grant_scratch_write(functions.roles[name])
+        functions["discover"].add_environment("DATA_BUCKET", storage.data_bucket.bucket_name)
         storage.grant_snapshot_write(functions.roles["finalize"])
         storage.grant_snapshot_read(functions.roles["alert"])
         functions["alert"].add_environment("ALERT_TOPIC_ARN", alerting.topic.topic_arn)

@@ -21,8 +21,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.nag import acknowledge, resource_finding
+from lambdas.collector.names import DATA_PREFIX, Layout
 from lambdas.collector.store.schema import DATASETS
-from lambdas.collector.store.storage import Layout
 
 NONCURRENT_DAYS = 30
 LOG_DAYS = 365
@@ -31,17 +31,16 @@ RESULTS_DAYS = 30
 # recommendation), which also lets the log bucket disable ACLs. CDK only does so behind this flag;
 # setting it on this construct makes the construct correct whatever the app's cdk.json says.
 _LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
-_PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)*$")
 
 
 def scratch_prefix(data_prefix: str) -> str:
     """The key prefix of every run's scratch objects (manifest and parts)."""
-    return f"{data_prefix}runs/"
+    return Layout(data_prefix).scratch
 
 
 def validate_prefix(data_prefix: str) -> str:
-    """`data_prefix` is empty or S3-safe path segments each ending in '/', never starting with one."""
-    if not _PREFIX.fullmatch(data_prefix):
+    """`data_prefix` is empty or S3-safe path segments each ending in '/' (the functions' own pattern)."""
+    if not re.fullmatch(DATA_PREFIX, data_prefix):
         raise ValueError(f"data_prefix must be '' or segments ending in '/' (e.g. 'org-access/'), got {data_prefix!r}")
     return data_prefix
 

@@ -1,7 +1,7 @@
 """The collector's functions chained by hand, the way the state machine chains them.
 
 Events go through JSON, as Step Functions passes them, and every invocation gets a Lambda context.
-`on_wait` receives each Wait state's seconds; by default the sandbox's clock (the clock of the reporter
+`on_wait` receives each Wait state's seconds; by default the emulator's clock (the clock of the reporter
 role's account, which the functions also read through `services().clock`) moves on by them.
 """
 
@@ -16,10 +16,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from iam_report_emulator import store_for_account
+from lambdas.collector.names import Layout
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
-from lambdas.collector.store.storage import Layout, get_table, list_keys
+from lambdas.collector.store.storage import get_table, list_keys
 from lambdas.handlers import discover, fetch, finalize, generate, poll
-from sandbox import store_for_account
 
 BUCKET = "collector-data"
 
@@ -41,8 +42,8 @@ def invoke(handler: Callable[..., Any], event: Any, context: FakeContext | None 
     return json.loads(json.dumps(result))
 
 
-def sandbox_wait(seconds: int) -> None:
-    """A Wait state, as time passing in the sandbox of the reporter role's account."""
+def emulator_wait(seconds: int) -> None:
+    """A Wait state, as time passing in the emulator of the reporter role's account."""
     store_for_account(os.environ["REPORT_ROLE_ARN"].split(":")[4]).clock.advance(seconds)
 
 
@@ -63,7 +64,7 @@ class Run:
 def collect_batches(
     run: dict[str, Any],
     manifest: list[dict[str, Any]],
-    on_wait: Callable[[int], None] = sandbox_wait,
+    on_wait: Callable[[int], None] = emulator_wait,
     max_rounds: int = 500,
 ) -> list[dict[str, Any]]:
     states: list[dict[str, Any]] = []
@@ -99,7 +100,7 @@ def run_by_hand(
     started_at: datetime,
     *,
     options: dict[str, Any] | None = None,
-    on_wait: Callable[[int], None] = sandbox_wait,
+    on_wait: Callable[[int], None] = emulator_wait,
     max_rounds: int = 500,
 ) -> Run:
     context, manifest = discover_run(s3, run_id, started_at, options)

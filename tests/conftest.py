@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated AWS environment, the sandbox under mock_aws, seeded organizations."""
+"""Shared fixtures: an isolated AWS environment, the emulator under mock_aws, seeded organizations."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-import sandbox
-from sandbox.access_reports import AccessReportStore
-from sandbox.clients import client, role_session_client
-from sandbox.presets import apply_preset
-from sandbox.seed import OrganizationSpec
+import iam_report_emulator
+from harness.clients import client, role_session_client
+from iam_report_emulator.access_reports import AccessReportStore
+from iam_report_emulator.presets import apply_preset
+from iam_report_emulator.seed import OrganizationSpec
 
 REPORTER_ROLE = "OrgAccessReportReader"
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -32,7 +32,7 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    sandbox.install()
+    iam_report_emulator.install()
     with mock_aws():
         yield
 
@@ -40,13 +40,13 @@ def aws() -> Iterator[None]:
 @pytest.fixture
 def demo_org(aws: None) -> OrganizationSpec:
     spec = apply_preset("demo", seed=7)
-    sandbox.store_for_account(spec.management_account_id).configure(job_seconds=0)
+    iam_report_emulator.store_for_account(spec.management_account_id).configure(job_seconds=0)
     return spec
 
 
 @pytest.fixture
 def store(demo_org: OrganizationSpec) -> AccessReportStore:
-    return sandbox.store_for_account(demo_org.management_account_id)
+    return iam_report_emulator.store_for_account(demo_org.management_account_id)
 
 
 ReporterFactory = Callable[..., Any]

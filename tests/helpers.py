@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
+from iam_report_emulator.seed import OrganizationSpec
+from lambdas.collector.collect.pacing import Budget, Pacer
 from lambdas.collector.store.normalize import JobContext
-from sandbox.seed import OrganizationSpec
+
+
+def budget(
+    *,
+    pacer: Pacer | None = None,
+    time_left_ms: Callable[[], int] = lambda: 900_000,
+    margin_ms: int = 0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+) -> Budget:
+    """An invocation's budget for tests calling the stages directly: unpaced, a full 15 minutes."""
+    return Budget(pacer=pacer or Pacer(None), time_left_ms=time_left_ms, margin_ms=margin_ms, clock=clock, sleep=sleep)
 
 
 def organization_targets(spec: OrganizationSpec) -> int:

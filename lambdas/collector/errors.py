@@ -19,9 +19,5 @@ class ReportSessionError(CollectorError):
     """The reporter role could not be assumed."""
 
 
-class SnapshotError(CollectorError):
-    """The run collected nothing that could replace the day's snapshot; the previous data is kept."""
-
-
 class AlertDeliveryError(CollectorError):
     """The alert could not be published."""

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from lambdas.collector.names import DATA_PREFIX, Layout
+
 # Patterns from IAM's and Organizations' service models; a target is refused before IAM sees it.
 ORGANIZATION_ID = r"^o-[0-9a-z]{10,32}$"
 ROOT_ID = r"^r-[0-9a-z]{4,32}$"
@@ -24,6 +26,16 @@ ENTITY_PATH = r"^o-[0-9a-z]{10,32}/r-[0-9a-z]{4,32}(/ou-[0-9a-z]{4,32}-[0-9a-z]{
 # Execution names become S3 key segments and session names: keep them to a safe alphabet.
 RUN_ID = r"^[A-Za-z0-9_.-]{1,80}$"
 TARGET_ID = f"{ROOT_ID[:-1]}|{OU_ID[1:-1]}|{ACCOUNT_ID[1:]}"
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
+TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
+BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+
+def normalize_target_id(value: str) -> str:
+    """A root, OU or account id however it was written: bare, with a trailing '/' (as Organizations'
+    `Path` fields end), or as a whole path. IAM fails a job whose path ends with '/', so none is kept."""
+    return value.strip().rstrip("/").rsplit("/", 1)[-1]
+
 
 OrganizationId = Annotated[str, StringConstraints(pattern=ORGANIZATION_ID)]
 PolicyId = Annotated[str, StringConstraints(pattern=POLICY_ID)]
@@ -100,51 +112,52 @@ class Target(Model):
 
 
 class Polling(Model):
-    """How long to wait between polls of a batch, and how many polls before giving up."""
+    """How long to wait between polls of a batch, and how many polls before giving up: the run's
+    `poll_*` settings (declared, with their bounds, in `lambdas.collector.settings.Pace`)."""
 
-    initial_wait_seconds: int = Field(default=3, ge=0, le=3600)
-    max_wait_seconds: int = Field(default=60, ge=0, le=3600)
-    max_attempts: int = Field(default=40, ge=1, le=500)
+    initial_wait_seconds: int
+    max_wait_seconds: int
+    max_attempts: int
     # A job due within this is waited for inside the invocation (a few seconds of a paced Lambda
     # cost less than the Choice, Wait and Poll transitions of another round).
-    inline_wait_seconds: int = Field(default=10, ge=0, le=60)
+    inline_wait_seconds: int
 
     def wait_after(self, polls: int) -> int:
         """Exponential backoff (doubling per poll), capped."""
         return min(self.max_wait_seconds, self.initial_wait_seconds * (1 << min(polls, 16)))
 
 
-class RunOptions(Model):
-    """Per-execution overrides of the configured run, taken from the execution's input."""
-
-    polling: Polling | None = None
-    iam_calls_per_second: float | None = Field(default=None, gt=0, le=1000)
-
-
 class DiscoverEvent(Model):
-    """The state machine passes the execution's name, start time and input."""
+    """The state machine passes the execution's name, start time and input. The input (`options`)
+    is checked against `lambdas.collector.settings.RUN_OPTIONS` by discover, before any IAM call."""
 
     run_id: RunId
     started_at: UtcDatetime
-    options: RunOptions = RunOptions()
+    options: dict[str, Any] = {}
 
 
 class RunContext(Model):
-    """What every later stage needs to know about the run; discover's result."""
+    """What every later stage needs to know about the run; discover's result. Where the data lives
+    (bucket and prefix) is decided once, by discover, and read from here by every later stage."""
 
     run_id: RunId
     dt: Date
     collected_at: UtcDatetime
     organization_id: OrganizationId
-    bucket: str = Field(min_length=3, max_length=63)
+    bucket: Annotated[str, StringConstraints(pattern=BUCKET)]
+    prefix: Annotated[str, StringConstraints(pattern=DATA_PREFIX)] = ""
     manifest_key: str = Field(min_length=1, max_length=1024)
     targets: int = Field(ge=1)
     batches: int = Field(ge=1)
-    polling: Polling = Polling()
+    polling: Polling
     # Each batch's share of the IAM report call rate (calls per second); None: unpaced.
     calls_per_second: float | None = Field(default=None, gt=0, le=1000)
     # Each batch's share of IAM's concurrent-job cap: it starts no more jobs while this many run.
     jobs_in_progress: int | None = Field(default=None, ge=1)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.prefix)
 
 
 class Batch(Model):
@@ -180,7 +193,8 @@ class Job(Model):
     target: Target
     status: JobStatus = JobStatus.NOT_STARTED
     job_id: JobId | None = None
-    polls: int = Field(default=0, ge=0)
+    polls: int = Field(default=0, ge=0)  # reads that found it IN_PROGRESS
+    unadmitted_rounds: int = Field(default=0, ge=0)  # invocations that ended with IAM not admitting it
     marker: Marker | None = None
     pages: int = Field(default=0, ge=0)
     rows: int = Field(default=0, ge=0)

@@ -2,7 +2,9 @@
 
 Logic modules take clients as arguments; handlers get them from `services()`, a cached factory.
 Tests either pass their own clients to the logic or clear the cache (`services.cache_clear()`); a
-sandbox whose clock is moved sets `services().clock` and `services().sleep` to it.
+an emulator whose clock is moved sets `services().clock` and `services().sleep` to it.
+The client types come from the boto3 stubs, a development dependency only: they are imported for
+the type checker, never at run time.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from lambdas.collector.collect.report_session import ReportSession
 from lambdas.collector.config import ReporterSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sts import STSClient
 
 # S3, SNS and STS: standard mode, set explicitly (botocore's default is `legacy`).
 STANDARD_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 8})
@@ -31,32 +38,30 @@ def utc_now() -> datetime:
 @dataclass
 class Services:
     session: boto3.Session = field(default_factory=boto3.Session)
-    # What "now" is: when a report job becomes due for a poll (a sandbox with a moved clock sets its own).
+    # What "now" is: when a report job becomes due for a poll (an emulator with a moved clock sets its own).
     clock: Callable[[], datetime] = utc_now
-    sleep: Callable[[float], None] = time.sleep  # moves `clock` on: a sandbox with its own clock sets both
-    _clients: dict[str, Any] = field(default_factory=dict)
+    sleep: Callable[[float], None] = time.sleep  # moves `clock` on: an emulator with its own clock sets both
     _reporters: dict[tuple[str, str | None, int], ReportSession] = field(default_factory=dict)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.session.client(service, config=STANDARD_RETRIES)  # type: ignore[call-overload]
-        return self._clients[service]
+    @functools.cached_property
+    def s3(self) -> S3Client:
+        return self.session.client("s3", config=STANDARD_RETRIES)
 
-    @property
-    def s3(self) -> Any:
-        return self.client("s3")
+    @functools.cached_property
+    def sns(self) -> SNSClient:
+        return self.session.client("sns", config=STANDARD_RETRIES)
 
-    @property
-    def sns(self) -> Any:
-        return self.client("sns")
+    @functools.cached_property
+    def sts(self) -> STSClient:
+        return self.session.client("sts", config=STANDARD_RETRIES)
 
     def reporter(self, settings: ReporterSettings) -> ReportSession:
-        key = (settings.report_role_arn, settings.report_external_id, settings.report_session_seconds)
+        key = (settings.report_role_arn, settings.external_id, settings.report_session_seconds)
         if key not in self._reporters:
             self._reporters[key] = ReportSession(
-                sts=self.client("sts"),
+                sts=self.sts,
                 role_arn=settings.report_role_arn,
-                external_id=settings.report_external_id,
+                external_id=settings.external_id,
                 duration_seconds=settings.report_session_seconds,
             )
         return self._reporters[key]

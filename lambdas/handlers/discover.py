@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.collector.collect.discover import discover
 from lambdas.collector.config import DiscoverSettings, load
 from lambdas.collector.models import DiscoverEvent
-from lambdas.collector.observability import Metric, count, logger, metrics, tracer
+from lambdas.collector.names import Metric
+from lambdas.collector.observability import count, logger, metrics, tracer
 from lambdas.collector.services import services
 
 

@@ -4,19 +4,24 @@ then what they report after it: metrics, one log line, the payload."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.collector.collect.jobs import Budget, Pacer, StageResult
+from lambdas.collector.collect.jobs import StageResult
+from lambdas.collector.collect.pacing import Budget, Pacer
 from lambdas.collector.config import ReporterSettings, load
 from lambdas.collector.models import BatchState, JobStatus, RunContext
-from lambdas.collector.observability import Metric, count, logger
+from lambdas.collector.names import Metric
+from lambdas.collector.observability import count, logger
 from lambdas.collector.services import Services, services
-from lambdas.collector.store.storage import Layout
 
-# start_batch, poll_batch, fetch_batch: (state, iam, s3, layout, budget) -> what the invocation did
-Stage = Callable[[BatchState, Any, Any, Layout, Budget], StageResult]
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+
+# start_batch, poll_batch, fetch_batch: (state, iam, s3, budget) -> what the invocation did
+Stage = Callable[[BatchState, "IAMClient", "S3Client", Budget], StageResult]
 
 
 def run_stage(name: str, work: Stage, state: BatchState, context: LambdaContext) -> dict[str, Any]:
@@ -28,7 +33,7 @@ def run_stage(name: str, work: Stage, state: BatchState, context: LambdaContext)
     reporter = aws.reporter(settings)
     throttles = reporter.throttles.count
     iam = reporter.iam(state.run.run_id)
-    result = work(state, iam, aws.s3, settings.layout, budget(state.run, settings, context, aws))
+    result = work(state, iam, aws.s3, budget(state.run, settings, context, aws))
     return finish(name, result, reporter.throttles.count - throttles)
 
 
@@ -57,6 +62,7 @@ def finish(stage: str, result: StageResult, throttles: int) -> dict[str, Any]:
         extra={
             "batch": result.state.batch,
             "started": result.started,
+            "refused": result.refused,
             "finished": {status.value: n for status, n in result.finished.items()},
             "pending": payload["pending"],
             "truncated": payload["truncated"],

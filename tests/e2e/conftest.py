@@ -1,4 +1,4 @@
-"""End to end: the state machine the CDK app synthesizes, run by moto's interpreter on the sandbox."""
+"""End to end: the state machine the CDK app synthesizes, run by moto's interpreter on the emulator."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import pyarrow as pa
 import pytest
 from moto import mock_aws
 
-import sandbox
+import iam_report_emulator
+from harness.collector_demo import received_alerts, snapshots
+from harness.executions import Execution, start_and_follow
+from harness.runner import MOTO_CONFIG, Deployment, InProcessLambdas, stand_up, synthesize
+from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.services import services
-from sandbox.collector_demo import Execution, received_alerts, snapshots, start_and_follow
-from sandbox.runner import Deployment, InProcessLambdas, stand_up, synthesize
-from sandbox.seed import OrganizationSpec
-from sandbox.server import SANDBOX_CONFIG
 from tests.conftest import REPORTER_ROLE
 
 # Only inputs the state machine already reads make the run fast: no wait between polls.
-FAST: dict[str, Any] = {"polling": {"initial_wait_seconds": 0, "max_wait_seconds": 0}, "iam_calls_per_second": 1000}
+FAST: dict[str, Any] = {"poll_initial_wait_seconds": 0, "poll_max_wait_seconds": 0, "iam_calls_per_second": 1000}
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +31,10 @@ def template() -> dict[str, Any]:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """The sandbox in-process, with moto's Step Functions interpreter executing state machines."""
-    sandbox.install()
+    """The emulator in-process, with moto's Step Functions interpreter executing state machines."""
+    iam_report_emulator.install()
     services.cache_clear()
-    with mock_aws(config=SANDBOX_CONFIG):  # type: ignore[call-overload]  # moto types the config as a TypedDict
+    with mock_aws(config=MOTO_CONFIG):  # type: ignore[call-overload]  # moto types the config as a TypedDict
         yield
     services.cache_clear()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from sandbox.bench import judge, print_table, run_bench
+from harness.bench import judge, print_table, run_bench
 
 
 def test_the_bench_measures_ours_and_the_baseline_and_judges_the_goals(template: dict[str, Any]) -> None:

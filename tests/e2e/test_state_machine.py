@@ -9,12 +9,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from harness.athena_sql import run_query
+from harness.clients import role_session_client
+from harness.collector_demo import QUERIES
+from iam_report_emulator.access_reports import AccessReportStore
+from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.collect import report_session
-from sandbox.access_reports import AccessReportStore
-from sandbox.athena_sql import run_query
-from sandbox.clients import role_session_client
-from sandbox.collector_demo import QUERIES
-from sandbox.seed import OrganizationSpec
 from tests.conftest import REPORTER_ROLE
 from tests.e2e.conftest import FAST, Collector
 from tests.helpers import organization_targets, rows_of
@@ -101,7 +101,7 @@ def test_a_job_that_never_completes_is_timed_out_after_the_bounded_polls_and_the
 ) -> None:
     stuck = demo_org.path(demo_org.root_id)
     store.configure(stuck_paths=frozenset({stuck}))
-    execution = collector.run({**FAST, "polling": {**FAST["polling"], "max_attempts": 3}})
+    execution = collector.run({**FAST, "poll_max_attempts": 3})
     assert execution.status == "SUCCEEDED", execution.cause
     jobs = jobs_by_path(collector.tables())
     assert (jobs[stuck]["job_status"], jobs[stuck]["error_code"]) == ("TIMED_OUT", "TimedOut")
@@ -132,8 +132,8 @@ def test_reading_a_report_from_another_session_fails_every_job_through_the_state
     calls = iter(range(10_000))
     monkeypatch.setattr(report_session, "session_name", lambda run_id: f"{original(run_id)[:50]}-{next(calls)}")
     # The reports are read by the poll function after a Wait: none is due within generate's invocation
-    polling = {"initial_wait_seconds": 1, "max_wait_seconds": 1, "inline_wait_seconds": 0}
-    execution = collector.run({**FAST, "polling": polling})
+    polling = {"poll_initial_wait_seconds": 1, "poll_max_wait_seconds": 1, "poll_inline_wait_seconds": 0}
+    execution = collector.run({**FAST, **polling})
     assert execution.status == "SUCCEEDED", execution.cause
     jobs = collector.tables()["report_jobs"].to_pylist()
     assert jobs

@@ -18,9 +18,10 @@ from aws_cdk.assertions import Template
 
 from infra.alerting import Alerting
 from infra.analytics import PARQUET_SERDE, QUERIES_DIR, Analytics, load_queries
+from infra.config import ConfigError, load_config
 from infra.storage import Storage
+from lambdas.collector.names import Layout
 from lambdas.collector.store.schema import DATASETS, Dataset
-from lambdas.collector.store.storage import Layout
 from tests.infra.synth import logical_id, nag_findings, new_app, properties, render, resource
 
 PREFIX = "org-access/"
@@ -200,9 +201,9 @@ def test_every_address_is_subscribed_by_email(built: Built, template: Template) 
     assert {json.dumps(s["Properties"]["TopicArn"]) for s in subscriptions.values()} == {json.dumps({"Ref": topic_id})}
 
 
-def test_alerting_rejects_something_that_is_not_an_address() -> None:
-    with pytest.raises(ValueError, match="not an address"):
-        Alerting(cdk.Stack(new_app(), "S"), "Alerting", emails=["ops.example.com"])
+def test_an_alert_email_that_is_not_an_address_is_refused_where_it_is_declared() -> None:
+    with pytest.raises(ConfigError, match=r"alert_emails\.1: String should match pattern"):
+        load_config({"alert_emails": ["security@example.com", "ops.example.com"]})
 
 
 # --- Analytics ---------------------------------------------------------------------------------------

@@ -21,9 +21,12 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 
 from app import build
-from infra.config import LOG_RETENTION, CollectorConfig, ConfigError, load_config
-from infra.reporter_role import ORGANIZATIONS_READS, REPORT_ACTIONS, ROLE_NAME
+from infra.config import CollectorConfig, ConfigError, load_config
+from infra.reporter_role import ORGANIZATIONS_READS, REPORT_ACTIONS
 from lambdas.collector import config as settings
+from lambdas.collector.names import REPORTER_ROLE as ROLE_NAME
+from lambdas.collector.names import Function
+from lambdas.collector.settings import LOG_RETENTION
 from tests.infra.synth import ROOT, new_app, render, synth_findings
 
 COLLECTOR: dict[str, Any] = {
@@ -60,14 +63,6 @@ PUT = {  # CDK's grant_put
 }
 FUNCTIONS = ("discover", "generate", "poll", "fetch", "finalize", "alert")
 REPORTING = ("discover", "generate", "poll", "fetch")
-SETTINGS: dict[str, type[settings.DataSettings]] = {
-    "discover": settings.DiscoverSettings,
-    "generate": settings.ReporterSettings,
-    "poll": settings.ReporterSettings,
-    "fetch": settings.ReporterSettings,
-    "finalize": settings.FinalizeSettings,
-    "alert": settings.AlertSettings,
-}
 # Actions IAM offers no resource-level permission for (Service Authorization Reference): the only ones
 # a reviewer should accept on "Resource": "*".
 UNSCOPABLE = {
@@ -388,15 +383,19 @@ def test_each_functions_environment_is_what_its_handler_reads(
         monkeypatch.delenv(variable)
     for variable, value in environment(functions(template)[name]).items():
         monkeypatch.setenv(variable, value)
-    loaded = settings.load(SETTINGS[name])
-    assert loaded.data_prefix == "org-access/"
+    loaded = settings.load(settings.BY_FUNCTION[Function(name)])
+    # Every tunable the function reads has the configured value (defaults included), none missing
+    config = load_config(COLLECTOR)
+    tunables = set(type(loaded).model_fields) & set(type(config).model_fields)
+    assert tunables
+    assert {k: getattr(loaded, k) for k in tunables} == {k: getattr(config, k) for k in tunables}
     if isinstance(loaded, settings.DiscoverSettings):
         assert (loaded.scope.value, loaded.include_ids, loaded.policy_ids) == (
             "ous",
             ["ou-ab12-abcdefgh"],
             ["p-abcd1234"],
         )
-        assert (loaded.batch_size, loaded.poll_max_attempts) == (50, 20)
+        assert (loaded.batch_size, loaded.poll_max_attempts, loaded.data_prefix) == (50, 20, "org-access/")
     if isinstance(loaded, settings.AlertSettings):
         assert (loaded.unused_after_days, loaded.allowlist) == (60, ["sts"])
         assert loaded.allowlist_by_target == {"111122223333": ["gamelift"]}
@@ -452,7 +451,7 @@ def test_cross_account_mode_uses_the_given_role_with_its_external_id(cross_accou
     for name in REPORTING:
         variables = functions(template)[name]["Environment"]["Variables"]
         assert variables["REPORT_ROLE_ARN"] == CROSS_ACCOUNT["reporter_role_arn"]
-        assert variables["REPORT_EXTERNAL_ID"] == CROSS_ACCOUNT["external_id"]
+        assert variables["EXTERNAL_ID"] == CROSS_ACCOUNT["external_id"]
         assumes = [
             s for s in identity_statements_of_role(template, role_of(template, name)) if s["Action"] == "sts:AssumeRole"
         ]

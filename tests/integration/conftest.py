@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from harness.clients import client
+from iam_report_emulator import store_for_account
+from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.services import services
-from sandbox import store_for_account
-from sandbox.clients import client
-from sandbox.seed import OrganizationSpec
 from tests.collector_run import BUCKET
 from tests.conftest import REPORTER_ROLE
 
@@ -31,7 +31,7 @@ def s3(demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET)
     services.cache_clear()  # clients cached by an earlier test belong to an earlier mock
-    # The sandbox's clock is the time: tests move it (on_wait) instead of sleeping.
+    # The emulator's clock is the time: tests move it (on_wait) instead of sleeping.
     clock = store_for_account(demo_org.management_account_id).clock
     services().clock, services().sleep = clock.now, clock.advance
     yield s3

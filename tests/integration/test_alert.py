@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 
+from harness.clients import client
 from lambdas.collector.config import AlertSettings, load
 from lambdas.collector.errors import AlertDeliveryError
 from lambdas.collector.models import AlertEvent, JobStatus, RunContext, SnapshotSummary
+from lambdas.collector.names import Layout
 from lambdas.collector.notify.alert import send_alert
 from lambdas.collector.observability import metrics
-from lambdas.collector.store.normalize import ColumnBuffer, JobContext, add_row
+from lambdas.collector.settings import Pace
+from lambdas.collector.store.normalize import ColumnBuffer, JobContext
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
-from lambdas.collector.store.storage import Layout, put_table
-from sandbox.clients import client
+from lambdas.collector.store.storage import put_table
 from tests.helpers import job_context
 
 BUCKET, PREFIX = "org-access-data", "reports/"
@@ -57,7 +59,7 @@ def _fresh_metrics() -> Iterator[None]:
 
 
 def settings_for(monkeypatch: pytest.MonkeyPatch, topic_arn: str, **env: str) -> AlertSettings:
-    values = {"DATA_BUCKET": BUCKET, "DATA_PREFIX": PREFIX, "ALERT_TOPIC_ARN": topic_arn, **env}
+    values = {"ALERT_TOPIC_ARN": topic_arn, **env}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return load(AlertSettings)
@@ -80,7 +82,7 @@ def write_snapshot(
     for path, status, error in jobs:
         record = {**context(path, collected_at).columns(), "job_status": status.value, "rows_written": 0}
         record.update(pages=0, iam_calls=1, error_code=error, error_message=error and f"{error} on {path}")
-        add_row(records, {**record, "services_accessible": None, "services_not_accessed": None})
+        records.add_row({**record, "services_accessible": None, "services_not_accessed": None})
     dt, run_id = f"{collected_at:%Y-%m-%d}", f"run-{collected_at:%Y%m%d}"
     layout = Layout(PREFIX)
     for dataset, table in ((ACCESS_DETAILS, rows.to_table()), (REPORT_JOBS, records.to_table())):
@@ -94,9 +96,11 @@ def alert_event(problems: int = 0) -> AlertEvent:
         collected_at=AS_OF,
         organization_id=ORG,
         bucket=BUCKET,
+        prefix=PREFIX,
         manifest_key=f"{PREFIX}runs/run-{AS_OF:%Y%m%d}/manifest.json",
         targets=2,
         batches=1,
+        polling=Pace().polling,
     )
     statuses = {JobStatus.COMPLETED: 2 - problems, JobStatus.FAILED: problems}
     snapshot = SnapshotSummary(
@@ -136,7 +140,7 @@ def test_unused_newly_unused_and_failed_jobs_reach_a_subscriber_in_one_message(
     today: list[Use] = [(PROD, namespace, None) for namespace in ("sqs", "ec2", "gamelift")]
     today += [(PROD, "s3", s3_last_used), (PROD, "iam", AS_OF - DAY)]
     write_snapshot(s3, AS_OF, today, [(PROD, JobStatus.COMPLETED, None), (SANDBOX, JobStatus.FAILED, "AccessDenied")])
-    settings = settings_for(monkeypatch, topic_arn, ALLOWLIST="gamelift")
+    settings = settings_for(monkeypatch, topic_arn, ALLOWLIST='["gamelift"]')
     # When
     result = send_alert(alert_event(problems=1), settings, s3, client("sns"))
     # Then the result counts what was found and what was sent

@@ -1,4 +1,4 @@
-"""The collector's functions against the sandbox, chained by hand as the state machine chains them."""
+"""The collector's functions against the emulator, chained by hand as the state machine chains them."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from harness.clients import client
+from iam_report_emulator.access_reports import AccessReportStore
+from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.config import ReporterSettings, load
 from lambdas.collector.services import services
 from lambdas.handlers import alert
-from sandbox.access_reports import AccessReportStore
-from sandbox.clients import client
-from sandbox.seed import OrganizationSpec
 from tests.collector_run import invoke, run_by_hand, snapshot
 from tests.helpers import organization_targets, ou_id, rows_of
 
@@ -102,7 +102,7 @@ def test_the_concurrent_job_limit_leaves_targets_pending_until_capacity_frees(
     # Given reports that take 60 s and room for only 3 jobs at a time, on a frozen clock
     store.configure(job_seconds=60, max_jobs_in_progress=3)
     store.clock.freeze(DAY)
-    options = {"polling": {"initial_wait_seconds": 30, "max_wait_seconds": 60, "max_attempts": 40}}
+    options = {"poll_initial_wait_seconds": 30, "poll_max_wait_seconds": 60, "poll_max_attempts": 40}
     # When each Wait state advances the clock instead of sleeping
     run = run_by_hand(s3, "run-1", DAY, options=options, on_wait=store.clock.advance)
     # Then generate started 3 and left the rest pending (not failed); all completed in the end
@@ -177,7 +177,7 @@ def test_a_job_that_never_completes_is_recorded_timed_out_and_the_run_ends(
 ) -> None:
     stuck = demo_org.path(demo_org.root_id)
     store.configure(stuck_paths=frozenset({stuck}))
-    options = {"polling": {"initial_wait_seconds": 0, "max_wait_seconds": 0, "max_attempts": 3}}
+    options = {"poll_initial_wait_seconds": 0, "poll_max_wait_seconds": 0, "poll_max_attempts": 3}
     run = run_by_hand(s3, "run-1", DAY, options=options)
     _, jobs = snapshot(s3, "2026-11-24")
     root = jobs.filter(pa.compute.equal(jobs["target_path"], stuck)).to_pylist()

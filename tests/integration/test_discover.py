@@ -1,4 +1,4 @@
-"""discover against the sandbox's Organizations: scopes, include/exclude, policies, batches, names."""
+"""discover against the emulator's Organizations: scopes, include/exclude, policies, batches, names."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from harness.clients import client
+from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.collect.discover import discover, walk_organization
 from lambdas.collector.config import DiscoverSettings, load
-from lambdas.collector.errors import TargetSelectionError
-from lambdas.collector.models import DiscoverEvent, Polling, RunOptions
-from sandbox.clients import client
-from sandbox.seed import OrganizationSpec
+from lambdas.collector.errors import ConfigurationError, TargetSelectionError
+from lambdas.collector.models import DiscoverEvent
+from lambdas.collector.settings import Pace
 from tests.collector_run import BUCKET
 from tests.helpers import ou_id
 
@@ -68,7 +69,7 @@ def test_scope_all_is_root_every_ou_and_every_member_account_in_batches(
     assert demo_org.management_account_id not in {t["id"] for t in targets}
     assert found.by_type == {"ROOT": 1, "ORGANIZATIONAL_UNIT": len(demo_org.ous), "ACCOUNT": len(members)}
     # The snapshot date is the run's start in UTC; the run context is all the state machine carries
-    assert (found.run.dt, found.run.polling) == ("2026-11-24", Polling())
+    assert (found.run.dt, found.run.polling, found.run.prefix) == ("2026-11-24", Pace().polling, "")
     assert len(found.run.model_dump_json()) < 1024
 
 
@@ -76,8 +77,8 @@ def test_include_keeps_subtrees_and_exclude_removes_them(
     demo_org: OrganizationSpec, s3: Any, organizations: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     workloads, prod = ou_id(demo_org, "Workloads"), ou_id(demo_org, "Prod")
-    monkeypatch.setenv("INCLUDE_IDS", workloads)
-    monkeypatch.setenv("EXCLUDE_IDS", prod)
+    monkeypatch.setenv("INCLUDE_IDS", json.dumps([workloads]))
+    monkeypatch.setenv("EXCLUDE_IDS", json.dumps([prod]))
     _, manifest = run_discover(s3, organizations)
     chosen = {t["id"] for t in targets_of(manifest)}
     expected = {
@@ -106,7 +107,7 @@ def test_policy_ids_give_one_report_per_target_per_policy(
 ) -> None:
     policies = [p["Id"] for p in organizations.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]][:2]
     monkeypatch.setenv("SCOPE", "ous")
-    monkeypatch.setenv("POLICY_IDS", ",".join(policies))
+    monkeypatch.setenv("POLICY_IDS", json.dumps(policies))
     _, manifest = run_discover(s3, organizations)
     pairs = [(t["id"], t["policy_id"]) for t in targets_of(manifest)]
     assert sorted(pairs) == sorted((u.id, p) for u in demo_org.ous for p in policies)
@@ -125,19 +126,36 @@ def test_the_management_account_is_a_target_only_when_asked(
 
 
 def test_per_run_polling_overrides_the_configured_one(s3: Any, organizations: Any) -> None:
-    fast = Polling(initial_wait_seconds=0, max_wait_seconds=1, max_attempts=3)
-    found, _ = run_discover(s3, organizations, EVENT.model_copy(update={"options": RunOptions(polling=fast)}))
-    assert found.run.polling == fast
+    fast = {"poll_initial_wait_seconds": 0, "poll_max_wait_seconds": 1, "poll_max_attempts": 3}
+    found, _ = run_discover(s3, organizations, EVENT.model_copy(update={"options": fast}))
+    assert found.run.polling == Pace(**fast).polling
+
+
+def test_an_execution_input_narrows_the_run_as_the_readme_says(
+    demo_org: OrganizationSpec, s3: Any, organizations: Any
+) -> None:
+    sandbox = ou_id(demo_org, "Sandbox")
+    options = {"scope": "ous", "include_ids": [f"{sandbox}/"]}  # as copied from an OU's Path: trailing '/'
+    _, manifest = run_discover(s3, organizations, EVENT.model_copy(update={"options": options}))
+    targets = targets_of(manifest)
+    assert {t["id"] for t in targets} == {u.id for u in demo_org.ous if sandbox in demo_org.chain(u.id)}
+    assert all(not t["path"].endswith("/") for t in targets)
+
+
+def test_a_bad_execution_input_is_named_before_any_call(s3: Any, organizations: Any) -> None:
+    with pytest.raises(ConfigurationError, match=r"execution input: include_ids\.0"):
+        run_discover(s3, organizations, EVENT.model_copy(update={"options": {"include_ids": ["ou-bad"]}}))
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
 
 
 def test_an_unknown_include_id_or_an_empty_selection_is_an_error_before_any_write(
     demo_org: OrganizationSpec, s3: Any, organizations: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("INCLUDE_IDS", "ou-zzzz-zzzzzzzz")
+    monkeypatch.setenv("INCLUDE_IDS", '["ou-zzzz-zzzzzzzz"]')
     with pytest.raises(TargetSelectionError, match="ou-zzzz-zzzzzzzz"):
         run_discover(s3, organizations)
-    monkeypatch.setenv("INCLUDE_IDS", ou_id(demo_org, "Sandbox"))
-    monkeypatch.setenv("EXCLUDE_IDS", ou_id(demo_org, "Sandbox"))
+    monkeypatch.setenv("INCLUDE_IDS", json.dumps([ou_id(demo_org, "Sandbox")]))
+    monkeypatch.setenv("EXCLUDE_IDS", json.dumps([ou_id(demo_org, "Sandbox")]))
     with pytest.raises(TargetSelectionError, match="selects no target"):
         run_discover(s3, organizations)
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0

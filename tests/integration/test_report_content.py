@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-import sandbox
-from sandbox.access_reports import AccessReportStore
-from sandbox.catalog import load_catalog
-from sandbox.clients import role_session_client
-from sandbox.presets import (
+import iam_report_emulator
+from harness.clients import client, role_session_client
+from iam_report_emulator.access_reports import AccessReportStore
+from iam_report_emulator.catalog import load_catalog
+from iam_report_emulator.presets import (
     EXAMPLE_JOB_ID,
     EXAMPLE_MANAGEMENT_ACCOUNT,
     EXAMPLE_OU_PATH,
     apply_preset,
 )
-from sandbox.seed import SANDBOX_ALLOWED, OrganizationSpec
+from iam_report_emulator.seed import SANDBOX_ALLOWED, OrganizationSpec
 from tests.conftest import REPORTER_ROLE
 from tests.documented_example import DOCUMENTED_RESPONSE
 from tests.helpers import complete_report, expected_usage, subtree_accounts
@@ -38,7 +38,7 @@ def test_the_example_preset_returns_the_documented_response(aws: None) -> None:
     role = f"arn:aws:iam::{EXAMPLE_MANAGEMENT_ACCOUNT}:role/{REPORTER_ROLE}"
     iam = role_session_client("iam", role, "docs-example")
     assert iam.generate_organizations_access_report(EntityPath=EXAMPLE_OU_PATH)["JobId"] == EXAMPLE_JOB_ID
-    sandbox.store_for_account(EXAMPLE_MANAGEMENT_ACCOUNT).clock.advance(4)
+    iam_report_emulator.store_for_account(EXAMPLE_MANAGEMENT_ACCOUNT).clock.advance(4)
     response = iam.get_organizations_access_report(JobId=EXAMPLE_JOB_ID)
     response.pop("ResponseMetadata")
     assert response == DOCUMENTED_RESPONSE
@@ -125,7 +125,7 @@ def test_access_older_than_400_days_is_not_reported(demo_org: OrganizationSpec, 
     now = datetime.now(UTC)
     store.activity.record(account.id, "gamelift", now - timedelta(days=401), "eu-west-1")
     store.activity.record(account.id, "braket", now - timedelta(days=399), "eu-west-1")
-    iam = sandbox.clients.client("iam")
+    iam = client("iam")
     _, details = report_of(iam, demo_org.path(account.id))
     by_namespace = {d["ServiceNamespace"]: d for d in details}
     assert "LastAuthenticatedTime" not in by_namespace["gamelift"]

@@ -8,12 +8,12 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-import sandbox
-from sandbox.access_reports import AccessReportStore
-from sandbox.clients import client
-from sandbox.presets import apply_preset
-from sandbox.seed import OrganizationSpec
-from sandbox.throttling import RateLimit
+import iam_report_emulator
+from harness.clients import client
+from iam_report_emulator.access_reports import AccessReportStore
+from iam_report_emulator.presets import apply_preset
+from iam_report_emulator.seed import OrganizationSpec
+from iam_report_emulator.throttling import RateLimit
 from tests.conftest import NO_RETRIES, RAW, ReporterFactory
 
 
@@ -158,15 +158,15 @@ def test_an_unknown_job_is_no_such_entity(demo_org: OrganizationSpec, iam: Any) 
 
 
 def test_a_fresh_mock_starts_with_no_jobs_and_default_settings() -> None:
-    sandbox.install()
+    iam_report_emulator.install()
     with mock_aws():
         spec = apply_preset("demo")
-        store = sandbox.store_for_account(spec.management_account_id)
+        store = iam_report_emulator.store_for_account(spec.management_account_id)
         store.configure(job_seconds=0)
         job_id = client("iam").generate_organizations_access_report(EntityPath=root_path(spec))["JobId"]
         assert store.jobs
     with mock_aws():
-        fresh = sandbox.store_for_account(spec.management_account_id)
+        fresh = iam_report_emulator.store_for_account(spec.management_account_id)
         assert fresh.jobs == {}
         assert fresh.settings.job_seconds == 3.0
         code, _, _ = error_of(client("iam", config=NO_RETRIES).get_organizations_access_report, JobId=job_id)

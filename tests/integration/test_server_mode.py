@@ -1,4 +1,5 @@
-"""The sandbox as a real endpoint on loopback: boto3, the AWS CLI, and `python -m sandbox serve`."""
+"""The emulator as a real endpoint on loopback: boto3, the AWS CLI, `python -m iam_report_emulator serve`, and the
+harness's commands that start it."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-import sandbox
-from sandbox.cli import main
-from sandbox.clients import role_session_client
-from sandbox.presets import apply_preset
-from sandbox.seed import OrganizationSpec
-from sandbox.server import Endpoint, SandboxServer
+import iam_report_emulator
+from harness.cli import main
+from harness.clients import role_session_client
+from iam_report_emulator.presets import apply_preset
+from iam_report_emulator.seed import OrganizationSpec
+from iam_report_emulator.server import EmulatorServer, Endpoint
 from tests.conftest import NO_RETRIES, REPORTER_ROLE
 from tests.helpers import complete_report
 
@@ -29,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def served() -> Iterator[tuple[Endpoint, OrganizationSpec]]:
-    with SandboxServer() as endpoint:
+    with EmulatorServer() as endpoint:
         spec = apply_preset("demo")
-        sandbox.store_for_account(spec.management_account_id).configure(job_seconds=0)
+        iam_report_emulator.store_for_account(spec.management_account_id).configure(job_seconds=0)
         yield endpoint, spec
 
 
@@ -80,10 +81,10 @@ def free_port() -> int:
         return port
 
 
-def test_python_m_sandbox_serve_prints_its_endpoint_and_answers_the_cli() -> None:
+def test_python_m_iam_report_emulator_serve_prints_its_endpoint_and_answers_the_cli() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--port", str(port), "--job-seconds", "0"],
+        [sys.executable, "-m", "iam_report_emulator", "serve", "--port", str(port), "--job-seconds", "0"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -94,7 +95,7 @@ def test_python_m_sandbox_serve_prints_its_endpoint_and_answers_the_cli() -> Non
             if "Press Ctrl+C" in line:
                 break
         text = "".join(printed)
-        assert f"Sandbox AWS endpoint: http://127.0.0.1:{port}" in text
+        assert f"Emulated AWS endpoint: http://127.0.0.1:{port}" in text
         assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in text
         try_line = next(line for line in printed if line.startswith("Try: "))
         root = try_line.split("--entity-path ")[1].strip()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.costs import RunUsage, cost, gb_seconds
-from sandbox.histories import transitions
+from harness.costs import RunUsage, cost, gb_seconds
+from harness.histories import transitions
 
 
 def test_a_run_costs_its_counts_at_list_prices() -> None:

@@ -19,7 +19,9 @@ from lambdas.collector.models import (
     Polling,
     Scope,
     TargetType,
+    normalize_target_id,
 )
+from lambdas.collector.settings import Pace
 
 ORG = "o-a1b2c3d4e5"
 ROOT = f"{ORG}/r-ab12"
@@ -33,6 +35,7 @@ RUN = {
     "manifest_key": "runs/run-1/manifest.json",
     "targets": 2,
     "batches": 1,
+    "polling": {"initial_wait_seconds": 3, "max_wait_seconds": 60, "max_attempts": 40, "inline_wait_seconds": 10},
 }
 TARGET = {"path": f"{OU}/111122223333", "type": "ACCOUNT", "id": "111122223333", "name": "Dev"}
 JOB = {"target": TARGET, "status": "TRUNCATED", "job_id": "a" * 36, "marker": "m1"}
@@ -70,7 +73,7 @@ def changed(model: type[BaseModel], path: tuple[Any, ...], value: Any) -> dict[s
 BAD = [
     (DiscoverEvent, ("run_id",), "run 1/../x", "run_id"),
     (DiscoverEvent, ("started_at",), "2026-11-24T03:00:00", "started_at"),
-    (DiscoverEvent, ("options",), {"polling": {"max_attempts": 0}}, "max_attempts"),
+    (DiscoverEvent, ("options",), ["scope"], "options"),
     (DiscoverEvent, ("surprise",), 1, "surprise"),
     (GenerateEvent, ("batch", "targets"), [], "targets"),
     (GenerateEvent, ("batch", "targets", 0, "path"), "o-a1b2c3d4e5/r-ab12/ou-bad", "path"),
@@ -79,6 +82,8 @@ BAD = [
     (GenerateEvent, ("batch", "targets", 0, "policy_id"), "p-1", "policy_id"),
     (GenerateEvent, ("run", "organization_id"), "org-1", "organization_id"),
     (GenerateEvent, ("run", "targets"), 0, "targets"),
+    (GenerateEvent, ("run", "prefix"), "no-trailing-slash", "prefix"),
+    (GenerateEvent, ("run", "polling"), KeyError, "polling"),
     (BatchState, ("jobs", 0, "marker"), KeyError, "marker goes with"),
     (BatchState, ("jobs", 0, "job_id"), "short", "job_id"),
     (BatchState, ("jobs", 0, "status"), "DONE", "status"),
@@ -107,7 +112,7 @@ def test_a_batch_state_round_trips_with_its_counts() -> None:
 
 
 def test_polling_backs_off_by_doubling_up_to_the_cap() -> None:
-    polling = Polling(initial_wait_seconds=5, max_wait_seconds=60, max_attempts=10)
+    polling = Polling(initial_wait_seconds=5, max_wait_seconds=60, max_attempts=10, inline_wait_seconds=0)
     assert [polling.wait_after(n) for n in range(6)] == [5, 10, 20, 40, 60, 60]
     assert polling.wait_after(10_000) == 60
 
@@ -144,8 +149,9 @@ def test_a_missing_setting_is_named(environ: Any) -> None:
         ("REPORT_SESSION_SECONDS", "60"),
         ("BATCH_SIZE", "1000"),
         ("SCOPE", "everything"),
-        ("INCLUDE_IDS", "ou-ab12-cdefgh12,bogus"),
-        ("POLICY_IDS", "p-1"),
+        ("INCLUDE_IDS", '["ou-ab12-cdefgh12", "bogus"]'),
+        ("INCLUDE_IDS", "ou-ab12-cdefgh12,111122223333"),
+        ("POLICY_IDS", '["p-1"]'),
     ],
 )
 def test_an_invalid_setting_is_named(environ: Any, name: str, value: str) -> None:
@@ -154,19 +160,45 @@ def test_an_invalid_setting_is_named(environ: Any, name: str, value: str) -> Non
         load(DiscoverSettings)
 
 
-def test_lists_are_comma_separated_and_defaults_documented(environ: Any) -> None:
-    environ(**REPORTER_ENV, INCLUDE_IDS=" ou-ab12-cdefgh12, 111122223333 ,", SCOPE="accounts")
+def test_lists_are_json_ids_lose_trailing_slashes_and_defaults_are_declared(environ: Any) -> None:
+    environ(**REPORTER_ENV, INCLUDE_IDS='["ou-ab12-cdefgh12/", "o-a1b2c3d4e5/r-ab12/111122223333"]', SCOPE="accounts")
     settings = load(DiscoverSettings)
     assert settings.include_ids == ["ou-ab12-cdefgh12", "111122223333"]
-    assert (settings.scope, settings.batch_size, settings.polling) == (Scope.ACCOUNTS, 100, Polling())
+    assert (settings.scope, settings.batch_size, settings.polling) == (Scope.ACCOUNTS, 100, Pace().polling)
     assert load(ReporterSettings).safety_margin_seconds == 30
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["ou-ab12-cdefgh12", "ou-ab12-cdefgh12/", " ou-ab12-cdefgh12// ", "o-a1b2c3d4e5/r-ab12/ou-ab12-cdefgh12/"],
+)
+def test_a_target_id_is_bare_however_it_is_written(written: str) -> None:
+    assert normalize_target_id(written) == "ou-ab12-cdefgh12"
+
+
+def test_an_execution_input_overrides_run_settings_and_names_a_bad_key(environ: Any) -> None:
+    environ(**REPORTER_ENV)
+    settings = load(DiscoverSettings)
+    run = settings.for_run({"scope": "ous", "include_ids": ["ou-ab12-cdefgh12/"], "poll_max_attempts": 3})
+    assert (run.scope, run.include_ids, run.poll_max_attempts) == (Scope.OUS, ["ou-ab12-cdefgh12"], 3)
+    assert (run.batch_size, settings.scope) == (settings.batch_size, Scope.ALL)  # the rest, and the original, kept
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"scope": "everything"}, "scope"),
+        ({"surprise": 1}, "surprise: Extra inputs"),
+        ({"include_ids": ["bogus"]}, "include_ids.0"),
+        ({"iam_calls_per_second": 0}, "iam_calls_per_second"),
+        ({"poll_max_attempts": 41}, "exceeds the deployed 40"),
+        ({"max_concurrency": 5}, "max_concurrency: Extra inputs"),  # fixed by the deployed state machine
+    ]
+    for options, named in bad:
+        with pytest.raises(ConfigurationError, match=f"execution input: .*{named}"):
+            settings.for_run(options)
 
 
 def test_alert_settings_parse_the_allowlists(environ: Any) -> None:
     environ(
-        DATA_BUCKET="collector-data",
         ALERT_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:org-access-alerts",
-        ALLOWLIST="sts, kms",
+        ALLOWLIST='["sts", "kms"]',
         ALLOWLIST_BY_TARGET='{"ou-ab12-cdefgh12": ["gamelift"]}',
     )
     settings = load(AlertSettings)

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
 
 from lambdas.collector.collect.discover import batches
-from lambdas.collector.collect.jobs import Budget, Pacer, poll_batch, start_batch
-from lambdas.collector.models import BatchState, Job, JobStatus, Polling, RunContext, Target, TargetType
-from lambdas.collector.store.storage import Layout
+from lambdas.collector.collect.jobs import poll_batch, start_batch
+from lambdas.collector.collect.pacing import Budget, Pacer
+from lambdas.collector.models import BatchState, Job, JobStatus, RunContext, Target, TargetType
+from lambdas.collector.settings import Pace
+from tests.helpers import budget
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
 
 ORG = "o-a1b2c3d4e5"
 START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -78,6 +84,14 @@ def test_batches_are_equal_fill_every_lane_and_keep_every_target_once_in_order(
     assert len(manifest) < -(-count // size) + lanes  # no more batches than filling the lanes needs
 
 
+def as_iam(fake: FakeIam) -> IAMClient:
+    return cast("IAMClient", fake)  # answers the two report calls the stages make
+
+
+def as_s3(fake: FakeS3) -> S3Client:
+    return cast("S3Client", fake)  # takes the put_object calls the stages make
+
+
 class FakeClock:
     """Time that passes only when someone sleeps: pacing and waits both move it."""
 
@@ -94,7 +108,7 @@ class FakeClock:
         self.at += timedelta(seconds=max(0.0, seconds))
 
     def budget(self, rate: float | None) -> Budget:
-        return Budget(pacer=Pacer(rate, self.monotonic, self.sleep), clock=self.now, sleep=self.sleep)
+        return budget(pacer=Pacer(rate, self.monotonic, self.sleep), clock=self.now, sleep=self.sleep)
 
 
 class FakeIam:
@@ -162,7 +176,7 @@ def _state(count: int, initial_wait: int, jobs_in_progress: int | None = None) -
         manifest_key="runs/run-1/manifest.json",
         targets=count,
         batches=1,
-        polling=Polling(initial_wait_seconds=initial_wait, max_wait_seconds=60, max_attempts=40),
+        polling=Pace(poll_initial_wait_seconds=initial_wait).polling,
         jobs_in_progress=jobs_in_progress,
     )
     return BatchState(run=run, batch=0, jobs=[Job(target=t) for t in _targets(count)])
@@ -172,7 +186,7 @@ def test_one_generate_invocation_starts_and_reads_a_whole_batch_without_a_wasted
     # Given reports that take 3 s, a first wait of 5 s and a share of 2 calls per second
     clock = FakeClock()
     iam, s3 = FakeIam(clock, latency=3), FakeS3()
-    result = start_batch(_state(40, initial_wait=5, jobs_in_progress=8), iam, s3, Layout(), clock.budget(2.0))
+    result = start_batch(_state(40, initial_wait=5, jobs_in_progress=8), as_iam(iam), as_s3(s3), clock.budget(2.0))
     # Then the batch is done in the one invocation: two calls per target, none answered IN_PROGRESS
     assert result.finished == {JobStatus.COMPLETED: 40}
     assert result.state.jobs == []
@@ -187,12 +201,12 @@ def test_one_generate_invocation_starts_and_reads_a_whole_batch_without_a_wasted
 def test_a_slow_job_backs_off_inside_the_invocation_then_goes_back_to_the_state_machine() -> None:
     clock = FakeClock()
     iam, s3 = FakeIam(clock, latency=1_000), FakeS3()
-    result = start_batch(_state(1, initial_wait=5), iam, s3, Layout(), clock.budget(None))
+    result = start_batch(_state(1, initial_wait=5), as_iam(iam), as_s3(s3), clock.budget(None))
     # Polled when due (5 s), then after 5 s and 10 s; the next wait, 20 s, is the Wait state's
     assert iam.count("in progress") == 3
     assert (result.state.jobs[0].polls, result.state.wait_seconds) == (3, 20)
     clock.sleep(20)  # the Wait state
-    again = poll_batch(result.state, iam, s3, Layout(), clock.budget(None))
+    again = poll_batch(result.state, as_iam(iam), as_s3(s3), clock.budget(None))
     assert iam.count("in progress") == 4
     assert (again.state.jobs[0].polls, again.state.wait_seconds) == (4, 40)
 
@@ -200,7 +214,7 @@ def test_a_slow_job_backs_off_inside_the_invocation_then_goes_back_to_the_state_
 def test_a_full_job_cap_stops_starting_until_one_of_our_jobs_finishes() -> None:
     clock = FakeClock()
     iam, s3 = FakeIam(clock, latency=3, cap=4), FakeS3()  # IAM's cap is lower than the batch's share
-    result = start_batch(_state(12, initial_wait=3, jobs_in_progress=10), iam, s3, Layout(), clock.budget(4.0))
+    result = start_batch(_state(12, initial_wait=3, jobs_in_progress=10), as_iam(iam), as_s3(s3), clock.budget(4.0))
     assert result.finished == {JobStatus.COMPLETED: 12}
     assert iam.in_progress_peak <= 4
     # One refusal at most each time the cap fills; never two in a row without a read between

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from harness.athena_sql import run_query, to_duckdb
 from lambdas.collector.insight.unused import find_unused
-from lambdas.collector.store.normalize import ColumnBuffer, add_row
+from lambdas.collector.store.normalize import ColumnBuffer
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
-from sandbox.athena_sql import run_query, to_duckdb
 from tests.helpers import job_context
 
 QUERIES = Path(__file__).resolve().parents[2] / "queries"
@@ -105,7 +105,7 @@ def report_jobs_of(snapshot: Snapshot) -> pa.Table:
             continue
         context = job_context(path, collected_at=snapshot.collected_at, policy=policy).columns()
         outcome = {"job_status": status, "error_code": code, "error_message": code and f"{code} on {path}"}
-        add_row(buffer, {**context, **outcome, "rows_written": 0, "pages": 1, "iam_calls": 2})
+        buffer.add_row({**context, **outcome, "rows_written": 0, "pages": 1, "iam_calls": 2})
     return with_dt(buffer.to_table(), snapshot)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from lambdas.collector.collect.report_session import SESSION_NAME_MAX, ReportSession, ThrottleCounter, session_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
 
 STS_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
 
@@ -65,8 +68,12 @@ def test_the_role_is_assumed_once_per_run_with_the_external_id_and_renewed_befor
     now = datetime(2026, 11, 24, tzinfo=UTC)
     sts = FakeSts(lifetime=timedelta(hours=1), now=now)
     clock = [now]
-    session = ReportSession(
-        sts=sts, role_arn="arn:aws:iam::123456789012:role/Reader", external_id="ext-42", clock=lambda: clock[0]
+    session = ReportSession(  # the fake answers the one STS call a session makes: assume_role
+        sts=cast("STSClient", sts),
+        role_arn="arn:aws:iam::123456789012:role/Reader",
+        external_id="ext-42",
+        duration_seconds=3600,
+        clock=lambda: clock[0],
     )
     iam = session.iam("run-1")
     assert session.iam("run-1") is iam

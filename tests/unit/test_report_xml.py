@@ -1,4 +1,4 @@
-"""The sandbox's own XML for GetOrganizationsAccessReport reads back, through botocore, as the store's answer."""
+"""The emulator's own XML for GetOrganizationsAccessReport reads back, through botocore, as the store's answer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import botocore.session
 import pytest
 from botocore.parsers import create_parser
 
-from sandbox.report_xml import get_report_response
+from iam_report_emulator.report_xml import get_report_response
 
 CREATED = datetime(2026, 11, 24, 3, 0, 1, 250_000, tzinfo=UTC)
 DONE = datetime(2026, 11, 24, 3, 0, 4, tzinfo=UTC)

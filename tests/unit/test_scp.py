@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from sandbox.catalog import load_catalog
-from sandbox.scp import MalformedPolicyError, accessible_services, narrow_to_policy
-from sandbox.seed import policy_document
+from iam_report_emulator.catalog import load_catalog
+from iam_report_emulator.scp import MalformedPolicyError, accessible_services, narrow_to_policy
+from iam_report_emulator.seed import policy_document
 
 CATALOG = load_catalog()
 FULL = policy_document("Allow", ["*"])

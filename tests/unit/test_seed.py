@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sandbox.catalog import load_catalog
-from sandbox.seed import CORE_SERVICES, generate_organization
+from iam_report_emulator.catalog import load_catalog
+from iam_report_emulator.seed import CORE_SERVICES, generate_organization
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 

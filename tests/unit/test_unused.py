@@ -12,7 +12,7 @@ import pytest
 
 from lambdas.collector.insight.unused import Findings, TargetFindings, find_unused
 from lambdas.collector.models import JobStatus
-from lambdas.collector.store.normalize import ColumnBuffer, JobContext, add_row
+from lambdas.collector.store.normalize import ColumnBuffer, JobContext
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
 from tests import helpers
 
@@ -49,7 +49,7 @@ def report_jobs(jobs: Iterable[tuple[str, JobStatus, str | None, str | None]]) -
     for path, status, code, message in jobs:
         record = {**job_context(path, None).columns(), "job_status": status.value, "error_code": code}
         record.update(error_message=message, services_accessible=None, services_not_accessed=None)
-        add_row(buffer, {**record, "rows_written": 0, "pages": 0, "iam_calls": 1})
+        buffer.add_row({**record, "rows_written": 0, "pages": 0, "iam_calls": 1})
     return buffer.to_table()
 
 

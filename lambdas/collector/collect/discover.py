@@ -19,7 +19,8 @@ from typing import Any
 from lambdas.collector.config import DiscoverSettings
 from lambdas.collector.errors import TargetSelectionError
 from lambdas.collector.models import Batch, DiscoverEvent, RunContext, Target, TargetType
-from lambdas.collector.store.storage import Layout, put_json
+from lambdas.collector.names import Layout
+from lambdas.collector.store.storage import put_json
 
 
 @dataclass(frozen=True)
@@ -136,12 +137,14 @@ class Discovery:
 
 
 def discover(event: DiscoverEvent, settings: DiscoverSettings, organizations: Any, s3: Any) -> Discovery:
-    """Walk, select, write the manifest; the returned context is what the state machine carries."""
+    """Apply the execution's input, walk, select, write the manifest; the returned context is what
+    the state machine carries."""
+    settings = settings.for_run(event.options)
     tree = walk_organization(organizations)
     targets = select_targets(tree, settings)
     layout = Layout(settings.data_prefix)
     manifest = batches(targets, settings.batch_size, settings.max_concurrency)
-    rate = event.options.iam_calls_per_second or settings.iam_calls_per_second
+    rate = settings.iam_calls_per_second
     key = layout.manifest(event.run_id)
     put_json(s3, settings.data_bucket, key, [batch.model_dump(mode="json") for batch in manifest])
     run = RunContext(
@@ -150,10 +153,11 @@ def discover(event: DiscoverEvent, settings: DiscoverSettings, organizations: An
         collected_at=event.started_at,
         organization_id=tree.organization_id,
         bucket=settings.data_bucket,
+        prefix=settings.data_prefix,
         manifest_key=key,
         targets=len(targets),
         batches=len(manifest),
-        polling=event.options.polling or settings.polling,
+        polling=settings.polling,
         calls_per_second=rate / min(settings.max_concurrency, len(manifest)),
         jobs_in_progress=max(1, settings.iam_max_jobs_in_progress // min(settings.max_concurrency, len(manifest))),
     )

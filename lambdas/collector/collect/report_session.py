@@ -14,13 +14,20 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.collector.errors import ReportSessionError
+
+if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_organizations import OrganizationsClient
+    from mypy_boto3_sts import STSClient
+    from mypy_boto3_sts.type_defs import AssumeRoleRequestTypeDef
 
 SESSION_PREFIX = "org-access-report"
 SESSION_NAME_MAX = 64
@@ -32,6 +39,8 @@ RENEW_BEFORE = timedelta(minutes=15)
 # client-side rate limiting to the retries. Organizations uses the same mode.
 REPORT_RETRIES = Config(retries={"mode": "adaptive", "total_max_attempts": 12}, connect_timeout=10, read_timeout=60)
 THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+
+_Client = TypeVar("_Client", bound=BaseClient)
 
 
 def session_name(run_id: str) -> str:
@@ -65,40 +74,44 @@ class ThrottleCounter:
 class _Assumed:
     session: boto3.Session
     expires: datetime
-    clients: dict[str, Any] = field(default_factory=dict)
+    iam: IAMClient | None = None
+    organizations: OrganizationsClient | None = None
 
 
 @dataclass
 class ReportSession:
     """Assumes the reporter role once per run (and again before the credentials expire)."""
 
-    sts: Any
+    sts: STSClient
     role_arn: str
-    external_id: str | None = None
-    duration_seconds: int = 3600
+    external_id: str | None
+    duration_seconds: int
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     throttles: ThrottleCounter = field(default_factory=ThrottleCounter)
     _assumed: dict[str, _Assumed] = field(default_factory=dict)
 
-    def iam(self, run_id: str) -> Any:
-        return self._client("iam", run_id)
-
-    def organizations(self, run_id: str) -> Any:
-        return self._client("organizations", run_id)
-
-    def _client(self, service: str, run_id: str) -> Any:
+    def iam(self, run_id: str) -> IAMClient:
         assumed = self._session(session_name(run_id))
-        if service not in assumed.clients:
-            client = assumed.session.client(service, config=REPORT_RETRIES)  # type: ignore[call-overload]
-            client.meta.events.register(f"needs-retry.{service}", self.throttles)
-            assumed.clients[service] = client
-        return assumed.clients[service]
+        if assumed.iam is None:
+            assumed.iam = self._counted(assumed.session.client("iam", config=REPORT_RETRIES))
+        return assumed.iam
+
+    def organizations(self, run_id: str) -> OrganizationsClient:
+        assumed = self._session(session_name(run_id))
+        if assumed.organizations is None:
+            assumed.organizations = self._counted(assumed.session.client("organizations", config=REPORT_RETRIES))
+        return assumed.organizations
+
+    def _counted(self, client: _Client) -> _Client:
+        # The event name botocore emits: `needs-retry.<service id, hyphenized>` (`iam`, `organizations`).
+        client.meta.events.register(f"needs-retry.{client.meta.service_model.service_id.hyphenize()}", self.throttles)
+        return client
 
     def _session(self, name: str) -> _Assumed:
         assumed = self._assumed.get(name)
         if assumed is not None and assumed.expires - self.clock() > RENEW_BEFORE:
             return assumed
-        request: dict[str, Any] = {
+        request: AssumeRoleRequestTypeDef = {
             "RoleArn": self.role_arn,
             "RoleSessionName": name,
             "DurationSeconds": self.duration_seconds,

@@ -7,7 +7,7 @@ metrics on every run; the message is published only when `should_publish` says s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,16 +15,21 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.collector.config import AlertSettings
 from lambdas.collector.errors import AlertDeliveryError
 from lambdas.collector.insight.unused import ACCESS_COLUMNS, JOB_COLUMNS, PREVIOUS_COLUMNS, Findings, find_unused
-from lambdas.collector.models import AlertEvent, AlertResult
+from lambdas.collector.models import AlertEvent, AlertResult, RunContext
+from lambdas.collector.names import Metric
 from lambdas.collector.notify.alert_message import AlertMessage, compose, severity_of, should_publish
-from lambdas.collector.observability import Metric, count, logger
+from lambdas.collector.observability import count, logger
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
 from lambdas.collector.store.storage import Layout, list_keys, list_partitions, read_tables
 
+if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
 
-def send_alert(event: AlertEvent, settings: AlertSettings, s3: Any, sns: Any) -> AlertResult:
+
+def send_alert(event: AlertEvent, settings: AlertSettings, s3: S3Client, sns: SNSClient) -> AlertResult:
     run = event.run
-    current, previous, jobs = _snapshots(s3, settings, run.dt)
+    current, previous, jobs = _snapshots(s3, run)
     findings = find_unused(
         current,
         previous,
@@ -52,13 +57,15 @@ def send_alert(event: AlertEvent, settings: AlertSettings, s3: Any, sns: Any) ->
     return result
 
 
-def previous_dt(s3: Any, bucket: str, layout: Layout, dt: str) -> str | None:
+def previous_dt(s3: S3Client, bucket: str, layout: Layout, dt: str) -> str | None:
     """The latest `dt` before `dt` with an `access_details` partition, if any."""
     earlier = [value for value in list_partitions(s3, bucket, layout, ACCESS_DETAILS) if value < dt]
     return earlier[-1] if earlier else None
 
 
-def read_snapshot(s3: Any, bucket: str, layout: Layout, dataset: Dataset, dt: str, *, columns: list[str]) -> pa.Table:
+def read_snapshot(
+    s3: S3Client, bucket: str, layout: Layout, dataset: Dataset, dt: str, *, columns: list[str]
+) -> pa.Table:
     """`columns` of a dataset's partition; an empty table of those columns when it has no files."""
     keys = [key for key in list_keys(s3, bucket, layout.partition(dataset, dt)) if key.endswith(".parquet")]
     tables = list(read_tables(s3, bucket, keys, dataset, columns))
@@ -67,8 +74,8 @@ def read_snapshot(s3: Any, bucket: str, layout: Layout, dataset: Dataset, dt: st
     return pa.concat_tables(tables)
 
 
-def _snapshots(s3: Any, settings: AlertSettings, dt: str) -> tuple[pa.Table, pa.Table | None, pa.Table]:
-    bucket, layout = settings.data_bucket, Layout(settings.data_prefix)
+def _snapshots(s3: S3Client, run: RunContext) -> tuple[pa.Table, pa.Table | None, pa.Table]:
+    bucket, layout, dt = run.bucket, run.layout, run.dt
     current = read_snapshot(s3, bucket, layout, ACCESS_DETAILS, dt, columns=ACCESS_COLUMNS)
     jobs = read_snapshot(s3, bucket, layout, REPORT_JOBS, dt, columns=JOB_COLUMNS)
     before = previous_dt(s3, bucket, layout, dt)
@@ -79,7 +86,7 @@ def _snapshots(s3: Any, settings: AlertSettings, dt: str) -> tuple[pa.Table, pa.
     return current, previous, jobs
 
 
-def _publish(sns: Any, topic_arn: str, message: AlertMessage) -> str:
+def _publish(sns: SNSClient, topic_arn: str, message: AlertMessage) -> str:
     try:
         response = sns.publish(
             TopicArn=topic_arn, Subject=message.subject, Message=message.body, MessageAttributes=message.attributes

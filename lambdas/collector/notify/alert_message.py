@@ -12,8 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING, TypeAlias
 
 from lambdas.collector.insight.unused import Findings, ProblemJob, TargetFindings, UnusedService
+
+if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
+    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
 
 SNS_MAX_BYTES = 262_144
 SUBJECT_MAX_CHARS = 99  # SNS: "less than 100 characters"
@@ -22,7 +26,8 @@ _CLOSING_ROOM = 3 * 100
 _ERROR_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
-MessageAttributes = dict[str, dict[str, str]]
+# boto3's `MessageAttributes` of Publish (quoted: the stubs exist for the type checker only).
+MessageAttributes: TypeAlias = "dict[str, MessageAttributeValueTypeDef]"
 
 
 class Severity(StrEnum):
@@ -36,14 +41,14 @@ class Severity(StrEnum):
 class AlertMessage:
     subject: str
     body: str
-    attributes: MessageAttributes  # boto3 `MessageAttributes`
+    attributes: MessageAttributes
     severity: Severity
 
     @property
     def size_bytes(self) -> int:
         """The size SNS checks against its limit."""
         attributes = sum(
-            len(name.encode()) + sum(len(value.encode()) for value in attribute.values())
+            len(name.encode()) + len(attribute["DataType"].encode()) + len(attribute.get("StringValue", "").encode())
             for name, attribute in self.attributes.items()
         )
         return len(self.subject.encode()) + len(self.body.encode()) + attributes

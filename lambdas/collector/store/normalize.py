@@ -118,8 +118,3 @@ class ColumnBuffer:
                 once = pa.array([values[field.name] for values, _ in self._runs], type=field.type)
                 arrays.append(once.take(index))
         return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def add_row(buffer: ColumnBuffer, values: Mapping[str, Any]) -> None:
-    """Append one row given as a mapping with every column of the buffer's dataset."""
-    buffer.add_row(values)

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +26,9 @@ import pyarrow.compute as pc
 from lambdas.collector.models import Batch, JobStatus, RunContext, SnapshotSummary, Target
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
 from lambdas.collector.store.storage import Layout, RollingParquetWriter, get_json, list_keys, read_tables
+
+if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
+    from mypy_boto3_s3 import S3Client
 
 Key = tuple[str, str | None]
 
@@ -114,7 +117,7 @@ def _only_jobs(tables: Iterable[pa.Table], job_ids: set[str]) -> Iterable[pa.Tab
 class _Writer:
     """Writes the new files of both datasets; removes them again if anything fails."""
 
-    def __init__(self, s3: Any, bucket: str, layout: Layout, run: RunContext, rows_per_file: int) -> None:
+    def __init__(self, s3: S3Client, bucket: str, layout: Layout, run: RunContext, rows_per_file: int) -> None:
         self.s3, self.bucket, self.layout, self.run, self.rows_per_file = s3, bucket, layout, run, rows_per_file
         self.written: list[str] = []
 
@@ -138,13 +141,13 @@ class _Writer:
         _delete(self.s3, self.bucket, self.written)
 
 
-def _delete(s3: Any, bucket: str, keys: list[str]) -> None:
+def _delete(s3: S3Client, bucket: str, keys: list[str]) -> None:
     for start in range(0, len(keys), 1000):
         chunk = keys[start : start + 1000]
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True})
 
 
-def finalize(run: RunContext, s3: Any, bucket: str, layout: Layout, rows_per_file: int) -> SnapshotSummary:
+def finalize(run: RunContext, s3: S3Client, bucket: str, layout: Layout, rows_per_file: int) -> SnapshotSummary:
     manifest = [Batch.model_validate(item) for item in get_json(s3, run.bucket, run.manifest_key)]
     part_keys = {
         ds.name: list_keys(s3, run.bucket, layout.parts(run.run_id, ds)) for ds in (ACCESS_DETAILS, REPORT_JOBS)

@@ -1,66 +1,33 @@
-"""Where everything lives in the data bucket, and Parquet/JSON in and out of S3.
-
-    {prefix}runs/{run_id}/manifest.json                         discover: the batches of targets
-    {prefix}runs/{run_id}/parts/{dataset}/batch=NNNNN/{stage}-RRRR.parquet
-                                                               generate/poll/fetch: scratch parts
-    {prefix}{dataset}/dt=YYYY-MM-DD/{run_id}-NNNNN.parquet     finalize: the day's snapshot
-
-A part's key is fixed by the batch and the stage's round, which the state input carries: a retried
-invocation rewrites the same key, so retries never duplicate rows. Scratch under `runs/` is left
-for the bucket's lifecycle rule; queries only ever read the dataset prefixes.
-"""
+"""Parquet and JSON in and out of S3 (where each object lives: `lambdas.collector.names.Layout`)."""
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lambdas.collector.names import Layout as Layout  # noqa: PLC0414  (re-exported until importers move)
 from lambdas.collector.store.schema import Dataset
+
+if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
+    from mypy_boto3_s3 import S3Client
 
 COMPRESSION = "zstd"
 ROW_GROUP_ROWS = 128 * 1024
 
 
-@dataclass(frozen=True)
-class Layout:
-    prefix: str = ""
-
-    def run(self, run_id: str) -> str:
-        return f"{self.prefix}runs/{run_id}/"
-
-    def manifest(self, run_id: str) -> str:
-        return f"{self.run(run_id)}manifest.json"
-
-    def parts(self, run_id: str, dataset: Dataset) -> str:
-        return f"{self.run(run_id)}parts/{dataset.name}/"
-
-    def part(self, run_id: str, dataset: Dataset, batch: int, stage: str, round_: int) -> str:
-        return f"{self.parts(run_id, dataset)}batch={batch:05d}/{stage}-{round_:04d}.parquet"
-
-    def dataset(self, dataset: Dataset) -> str:
-        return f"{self.prefix}{dataset.name}/"
-
-    def partition(self, dataset: Dataset, dt: str) -> str:
-        return f"{self.dataset(dataset)}{dataset.partition_key}={dt}/"
-
-    def snapshot_file(self, dataset: Dataset, dt: str, run_id: str, number: int) -> str:
-        return f"{self.partition(dataset, dt)}{run_id}-{number:05d}.parquet"
-
-
-def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+def list_keys(s3: S3Client, bucket: str, prefix: str) -> list[str]:
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(item["Key"] for item in page.get("Contents", ()))
     return sorted(keys)
 
 
-def list_partitions(s3: Any, bucket: str, layout: Layout, dataset: Dataset) -> list[str]:
+def list_partitions(s3: S3Client, bucket: str, layout: Layout, dataset: Dataset) -> list[str]:
     """The `dt` values that have a partition, ascending."""
     prefix = layout.dataset(dataset)
     marker = f"{dataset.partition_key}="
@@ -73,12 +40,12 @@ def list_partitions(s3: Any, bucket: str, layout: Layout, dataset: Dataset) -> l
     return sorted(values)
 
 
-def put_json(s3: Any, bucket: str, key: str, value: Any) -> None:
+def put_json(s3: S3Client, bucket: str, key: str, value: Any) -> None:
     body = json.dumps(value, separators=(",", ":")).encode()
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
 
-def get_json(s3: Any, bucket: str, key: str) -> Any:
+def get_json(s3: S3Client, bucket: str, key: str) -> Any:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
@@ -88,11 +55,11 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def put_table(s3: Any, bucket: str, key: str, table: pa.Table) -> None:
+def put_table(s3: S3Client, bucket: str, key: str, table: pa.Table) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(table), ContentType="application/vnd.apache.parquet")
 
 
-def get_table(s3: Any, bucket: str, key: str, dataset: Dataset, columns: list[str] | None = None) -> pa.Table:
+def get_table(s3: S3Client, bucket: str, key: str, dataset: Dataset, columns: list[str] | None = None) -> pa.Table:
     """Read a Parquet object, cast to the dataset's schema (or the requested columns of it)."""
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     table = pq.read_table(io.BytesIO(body), columns=columns)
@@ -102,7 +69,7 @@ def get_table(s3: Any, bucket: str, key: str, dataset: Dataset, columns: list[st
 
 
 def read_tables(
-    s3: Any, bucket: str, keys: list[str], dataset: Dataset, columns: list[str] | None = None
+    s3: S3Client, bucket: str, keys: list[str], dataset: Dataset, columns: list[str] | None = None
 ) -> Iterator[pa.Table]:
     for key in keys:
         yield get_table(s3, bucket, key, dataset, columns)
@@ -111,7 +78,9 @@ def read_tables(
 class RollingParquetWriter:
     """Writes a stream of tables as files of at most `rows_per_file` rows, one upload per file."""
 
-    def __init__(self, s3: Any, bucket: str, dataset: Dataset, key_for: Any, rows_per_file: int) -> None:
+    def __init__(
+        self, s3: S3Client, bucket: str, dataset: Dataset, key_for: Callable[[int], str], rows_per_file: int
+    ) -> None:
         self.s3, self.bucket, self.dataset = s3, bucket, dataset
         self.key_for = key_for  # file number → key
         self.rows_per_file = rows_per_file

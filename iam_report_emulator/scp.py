@@ -1,0 +1,143 @@
+"""Service control policy evaluation, at the granularity the access report needs.
+
+A service is *accessible* at an entity when at least one of its actions survives the SCPs along the
+entity's path: at every level (root, each OU, the account) some attached SCP must allow the action
+(SCPs intersect down the tree), and no SCP at any level may deny it unconditionally. `Action` and
+`NotAction`, `service:*`, `service:Action` and wildcards inside either part are understood. A Deny
+with a `Condition` may not apply, so it is not taken to remove anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
+from typing import Any
+
+from iam_report_emulator.catalog import ServiceCatalog
+
+# namespace -> the actions (lower case) of that service that a statement covers
+ActionSet = dict[str, frozenset[str]]
+
+_PLACEHOLDER = frozenset({"*"})  # a service listed without actions still counts as one action
+
+
+class MalformedPolicyError(ValueError):
+    """An SCP's content could not be read as a policy document."""
+
+
+def _service_actions(catalog: ServiceCatalog, namespace: str) -> frozenset[str]:
+    return catalog.services[namespace].actions or _PLACEHOLDER
+
+
+def _everything(catalog: ServiceCatalog) -> ActionSet:
+    return {ns: _service_actions(catalog, ns) for ns in catalog.services}
+
+
+def match_patterns(patterns: Iterable[str], catalog: ServiceCatalog) -> ActionSet:
+    """The actions that any of `patterns` (IAM action patterns such as `s3:Get*`) covers."""
+    matched: dict[str, set[str]] = {}
+    for raw in patterns:
+        pattern = raw.strip().lower()
+        if pattern == "*":
+            return _everything(catalog)
+        service_pattern, _, action_pattern = pattern.partition(":")
+        if any(ch in service_pattern for ch in "*?"):
+            namespaces = [ns for ns in catalog.services if fnmatchcase(ns, service_pattern)]
+        else:
+            namespaces = [service_pattern] if service_pattern in catalog.services else []
+        for ns in namespaces:
+            actions = _service_actions(catalog, ns)
+            if action_pattern in ("*", ""):
+                chosen: Iterable[str] = actions
+            elif any(ch in action_pattern for ch in "*?"):
+                chosen = (a for a in actions if fnmatchcase(a, action_pattern))
+            else:
+                chosen = [action_pattern] if action_pattern in actions else []
+            matched.setdefault(ns, set()).update(chosen)
+    return {ns: frozenset(acts) for ns, acts in matched.items() if acts}
+
+
+def _union(left: ActionSet, right: ActionSet) -> ActionSet:
+    merged = dict(left)
+    for ns, acts in right.items():
+        merged[ns] = merged[ns] | acts if ns in merged else acts
+    return merged
+
+
+def _intersection(left: ActionSet, right: ActionSet) -> ActionSet:
+    result: ActionSet = {}
+    for ns, acts in left.items():
+        other = right.get(ns)
+        if other is not None:
+            common = acts if acts is other else acts & other
+            if common:
+                result[ns] = common
+    return result
+
+
+def _difference(left: ActionSet, right: ActionSet) -> ActionSet:
+    result: ActionSet = {}
+    for ns, acts in left.items():
+        remaining = acts - right[ns] if ns in right else acts
+        if remaining:
+            result[ns] = remaining
+    return result
+
+
+def _statements(content: str) -> list[dict[str, Any]]:
+    try:
+        document = json.loads(content)
+    except json.JSONDecodeError as error:
+        raise MalformedPolicyError(f"SCP content is not JSON: {error}") from error
+    statements = document.get("Statement", []) if isinstance(document, dict) else None
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list):
+        raise MalformedPolicyError("SCP content has no Statement list")
+    return [s for s in statements if isinstance(s, dict)]
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _statement_actions(statement: dict[str, Any], catalog: ServiceCatalog) -> ActionSet:
+    if "NotAction" in statement:
+        return _difference(_everything(catalog), match_patterns(_as_list(statement["NotAction"]), catalog))
+    return match_patterns(_as_list(statement.get("Action")), catalog)
+
+
+def policy_effects(content: str, catalog: ServiceCatalog) -> tuple[ActionSet, ActionSet]:
+    """(allowed, unconditionally denied) actions of one SCP document."""
+    allowed: ActionSet = {}
+    denied: ActionSet = {}
+    for statement in _statements(content):
+        effect = str(statement.get("Effect", "")).lower()
+        if effect == "allow":
+            allowed = _union(allowed, _statement_actions(statement, catalog))
+        elif effect == "deny" and "Condition" not in statement:
+            denied = _union(denied, _statement_actions(statement, catalog))
+    return allowed, denied
+
+
+def accessible_services(levels: Sequence[Sequence[str]], catalog: ServiceCatalog) -> ActionSet:
+    """Actions that survive SCPs attached along a path; `levels` holds each level's SCP contents."""
+    effective: ActionSet | None = None
+    denied: ActionSet = {}
+    for contents in levels:
+        level_allowed: ActionSet = {}
+        for content in contents:
+            allowed, level_denied = policy_effects(content, catalog)
+            level_allowed = _union(level_allowed, allowed)
+            denied = _union(denied, level_denied)
+        effective = level_allowed if effective is None else _intersection(effective, level_allowed)
+    return _difference(effective or {}, denied)
+
+
+def narrow_to_policy(accessible: ActionSet, content: str, catalog: ServiceCatalog) -> ActionSet:
+    """The part of `accessible` that one SCP allows (what a report with OrganizationsPolicyId covers)."""
+    allowed, denied = policy_effects(content, catalog)
+    return _difference(_intersection(accessible, allowed), denied)

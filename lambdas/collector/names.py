@@ -1,0 +1,95 @@
+"""The names infra and the functions share: stacks, roles, functions, metrics and the S3 layout.
+
+Side-effect free (no AWS client, no Powertools object, no environment read) so that the CDK app can
+import it at synth time and the functions at run time, and the two can never disagree.
+
+    {prefix}runs/{run_id}/manifest.json                         discover: the batches of targets
+    {prefix}runs/{run_id}/parts/{dataset}/batch=NNNNN/{stage}-RRRR.parquet
+                                                               generate/poll/fetch: scratch parts
+    {prefix}{dataset}/dt=YYYY-MM-DD/{run_id}-NNNNN.parquet     finalize: the day's snapshot
+
+A part's key is fixed by the batch and the stage's round, which the state input carries: a retried
+invocation rewrites the same key, so retries never duplicate rows. Scratch under `runs/` is left
+for the bucket's lifecycle rule; queries only ever read the dataset prefixes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+COLLECTOR_STACK = "OrgAccessReportCollector"
+REPORTER_STACK = "OrgAccessReportReporterRole"
+REPORTER_ROLE = "OrgAccessReportReader"  # the reporter role's name in the cross-account mode
+SERVICE = "org-access-report"  # Powertools service name, and the functions' name prefix
+NAMESPACE = "OrgAccessReport"  # CloudWatch metrics namespace
+
+# A key prefix in the data bucket: '' or S3-safe segments, each ending in '/'.
+DATA_PREFIX = r"^([A-Za-z0-9_.=-]+/)*$"
+
+
+class Function(StrEnum):
+    """The collector's functions; each is also its handler module `lambdas.handlers.<name>`."""
+
+    DISCOVER = "discover"
+    GENERATE = "generate"
+    POLL = "poll"
+    FETCH = "fetch"
+    FINALIZE = "finalize"
+    ALERT = "alert"
+
+
+# The functions that call IAM and Organizations through the reporter role.
+REPORTING = (Function.DISCOVER, Function.GENERATE, Function.POLL, Function.FETCH)
+
+
+class Metric(StrEnum):
+    TARGETS_DISCOVERED = "TargetsDiscovered"
+    REPORTS_GENERATED = "ReportsGenerated"
+    REPORT_JOBS_FAILED = "ReportJobsFailed"
+    PAGES_FETCHED = "PagesFetched"
+    ROWS_WRITTEN = "RowsWritten"
+    UNUSED_SERVICES = "UnusedServices"
+    NEWLY_UNUSED_SERVICES = "NewlyUnusedServices"
+    IAM_THROTTLES = "IamThrottles"
+
+
+class DatasetName(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def partition_key(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything lives under the data bucket's `prefix` (see the module docstring)."""
+
+    prefix: str = ""
+
+    @property
+    def scratch(self) -> str:
+        return f"{self.prefix}runs/"
+
+    def run(self, run_id: str) -> str:
+        return f"{self.scratch}{run_id}/"
+
+    def manifest(self, run_id: str) -> str:
+        return f"{self.run(run_id)}manifest.json"
+
+    def parts(self, run_id: str, dataset: DatasetName) -> str:
+        return f"{self.run(run_id)}parts/{dataset.name}/"
+
+    def part(self, run_id: str, dataset: DatasetName, batch: int, stage: str, round_: int) -> str:
+        return f"{self.parts(run_id, dataset)}batch={batch:05d}/{stage}-{round_:04d}.parquet"
+
+    def dataset(self, dataset: DatasetName) -> str:
+        return f"{self.prefix}{dataset.name}/"
+
+    def partition(self, dataset: DatasetName, dt: str) -> str:
+        return f"{self.dataset(dataset)}{dataset.partition_key}={dt}/"
+
+    def snapshot_file(self, dataset: DatasetName, dt: str, run_id: str, number: int) -> str:
+        return f"{self.partition(dataset, dt)}{run_id}-{number:05d}.parquet"
