@@ -18,10 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pandas as pd
+
+if TYPE_CHECKING:
+    from mypy_boto3_organizations import OrganizationsClient
 
 POLL_SECONDS = 2
 
@@ -42,7 +45,7 @@ class BaselineResult:
         return self.compute_seconds + self.slept_seconds
 
 
-def _targets(organizations: Any) -> list[str]:
+def _targets(organizations: OrganizationsClient) -> list[str]:
     """Entity paths of the root, every OU and every member account (not the management account)."""
     org = organizations.describe_organization()["Organization"]
     paths: list[str] = []
@@ -51,12 +54,12 @@ def _targets(organizations: Any) -> list[str]:
     paths.extend(path for _, path in queue)
     while queue:
         parent, path = queue.pop(0)
-        for page in organizations.get_paginator("list_organizational_units_for_parent").paginate(ParentId=parent):
-            for ou in page["OrganizationalUnits"]:
+        for ous in organizations.get_paginator("list_organizational_units_for_parent").paginate(ParentId=parent):
+            for ou in ous["OrganizationalUnits"]:
                 queue.append((ou["Id"], f"{path}/{ou['Id']}"))
                 paths.append(f"{path}/{ou['Id']}")
-        for page in organizations.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
-            paths.extend(f"{path}/{a['Id']}" for a in page["Accounts"] if a["Id"] != org["MasterAccountId"])
+        for accounts in organizations.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
+            paths.extend(f"{path}/{a['Id']}" for a in accounts["Accounts"] if a["Id"] != org["MasterAccountId"])
     return paths
 
 

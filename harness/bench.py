@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from moto import mock_aws
 
@@ -41,6 +41,9 @@ from iam_report_emulator.throttling import RateLimit
 from lambdas.collector.names import Layout
 from lambdas.collector.services import services
 from lambdas.collector.store.schema import ACCESS_DETAILS
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results.json"
@@ -96,7 +99,7 @@ def _stage_logs(log: str) -> list[dict[str, Any]]:
     return lines
 
 
-def _bytes_under(s3: Any, bucket: str, prefix: str) -> tuple[list[str], int]:
+def _bytes_under(s3: S3Client, bucket: str, prefix: str) -> tuple[list[str], int]:
     keys, size = [], 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):

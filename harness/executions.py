@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from unittest import mock
 
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -29,6 +29,9 @@ from harness.runner import Deployment, InProcessLambdas
 from lambdas.collector.names import SERVICE, Layout
 from lambdas.collector.store.schema import REPORT_JOBS
 from lambdas.collector.store.storage import get_table, list_keys
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass
@@ -54,7 +57,7 @@ class Execution:
 class Progress:
     """Prints states as they are entered and, while batches run, targets done out of the total."""
 
-    def __init__(self, out: TextIO, s3: Any, bucket: str, layout: Layout) -> None:
+    def __init__(self, out: TextIO, s3: S3Client, bucket: str, layout: Layout) -> None:
         self.out, self.s3, self.bucket, self.layout = out, s3, bucket, layout
         self.started = time.monotonic()
         self._rows: dict[str, int] = {}

@@ -10,12 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from harness.clients import reporter_role_arn, role_session_client
 from harness.tables import print_table
 from iam_report_emulator.seed import OrganizationSpec
 from iam_report_emulator.server import Endpoint
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import GetOrganizationsAccessReportResponseTypeDef
 
 
 def reporter_iam_client(endpoint: Endpoint, account_id: str, session_name: str) -> Any:
@@ -23,7 +27,9 @@ def reporter_iam_client(endpoint: Endpoint, account_id: str, session_name: str) 
     return role_session_client("iam", reporter_role_arn(account_id), session_name, endpoint_url=endpoint.url)
 
 
-def read_report(iam: Any, job_id: str, poll_seconds: float = 0.5, timeout: float = 120.0) -> Iterator[dict[str, Any]]:
+def read_report(
+    iam: IAMClient, job_id: str, poll_seconds: float = 0.5, timeout: float = 120.0
+) -> Iterator[GetOrganizationsAccessReportResponseTypeDef]:
     """Wait for the job, then yield every page (looping on IsTruncated, never on page size)."""
     deadline = time.monotonic() + timeout
     page = iam.get_organizations_access_report(JobId=job_id, MaxItems=1000)

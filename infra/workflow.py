@@ -5,7 +5,9 @@
                     truncated ─► Fetch ─► BatchProgress?
                     pending, a job due now ─► Poll ─► BatchProgress?
                     pending ───► WaitForReports (SecondsPath) ─► Poll ─► BatchProgress?
-                    too many rounds ─► BatchLoopBound (Fail: finalize records its targets NOT_COLLECTED)
+                    too many rounds ─► BatchLoopBound (Fail: the batch fails; past `tolerated_failures`
+                                       failed batches the run fails, else finalize records the
+                                       batch's targets NOT_COLLECTED)
                     otherwise ─► BatchDone
              ─► Finalize ─► Alert ─► Done
     any stage's error ─► NotifyFailure (SNS) ─► Failed

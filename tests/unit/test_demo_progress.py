@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from harness.collector_demo import print_failure
 from harness.executions import Progress, follow
 from lambdas.collector.names import Layout
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:org-access-report-collector:demo-1"
 NOT_IN_USE = "AWSOrganizationsNotInUseException"
@@ -17,6 +20,10 @@ MESSAGE = f"An error occurred ({NOT_IN_USE}) when calling the DescribeOrganizati
 # The Catch's result (`$.error`): a Lambda error's Cause is the function's own error, as JSON.
 CAUGHT = {"Error": NOT_IN_USE, "Cause": json.dumps({"errorType": NOT_IN_USE, "errorMessage": MESSAGE})}
 RUN_FAILED = ("CollectorRunFailed", "a stage failed; see the SNS message")
+
+
+# The printer reads S3 only for a finished execution's snapshot, which these histories never reach.
+NO_S3 = cast("S3Client", None)
 
 
 def entered(kind: str, name: str, state_input: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +80,7 @@ class RecordedStepFunctions:
 
 def test_a_failed_discover_is_printed_with_its_error_and_the_failure_path() -> None:
     printed = io.StringIO()
-    progress = Progress(printed, s3=None, bucket="collector-data", layout=Layout())
+    progress = Progress(printed, s3=NO_S3, bucket="collector-data", layout=Layout())
 
     execution = follow(RecordedStepFunctions(FAILED_DISCOVER_HISTORY), ARN, progress)
 
@@ -90,7 +97,7 @@ def test_a_failed_discover_is_printed_with_its_error_and_the_failure_path() -> N
 
 
 def test_a_failed_run_reports_the_executions_error_and_the_alert_it_published() -> None:
-    progress = Progress(io.StringIO(), s3=None, bucket="collector-data", layout=Layout())
+    progress = Progress(io.StringIO(), s3=NO_S3, bucket="collector-data", layout=Layout())
     execution = follow(RecordedStepFunctions(FAILED_DISCOVER_HISTORY), ARN, progress)
     printed = io.StringIO()
 
@@ -104,7 +111,7 @@ def test_a_failed_run_reports_the_executions_error_and_the_alert_it_published() 
 
 
 def test_a_failed_run_without_an_alert_says_nothing_was_published() -> None:
-    progress = Progress(io.StringIO(), s3=None, bucket="collector-data", layout=Layout())
+    progress = Progress(io.StringIO(), s3=NO_S3, bucket="collector-data", layout=Layout())
     execution = follow(RecordedStepFunctions(FAILED_DISCOVER_HISTORY), ARN, progress)
     printed = io.StringIO()
 

@@ -12,15 +12,18 @@ report per policy. The management account is left out unless asked for: SCPs nev
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lambdas.collector.config import DiscoverSettings
 from lambdas.collector.errors import TargetSelectionError
 from lambdas.collector.models import Batch, DiscoverEvent, RunContext, Target, TargetType
 from lambdas.collector.names import Layout
 from lambdas.collector.store.storage import put_json
+
+if TYPE_CHECKING:
+    from mypy_boto3_organizations import OrganizationsClient
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass(frozen=True)
@@ -44,30 +47,26 @@ class OrganizationTree:
     entities: list[Entity]
 
 
-def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**params):
-        yield from page[key]
-
-
-def walk_organization(organizations: Any) -> OrganizationTree:
+def walk_organization(organizations: OrganizationsClient) -> OrganizationTree:
     """Every root, OU (any depth) and account of the organization, parents before children."""
     organization = organizations.describe_organization()["Organization"]
     org_id = organization["Id"]
     entities: list[Entity] = []
     parents: list[tuple[str, str]] = []
-    for root in _pages(organizations, "list_roots", "Roots"):
-        path = f"{org_id}/{root['Id']}"
-        entities.append(Entity(root["Id"], TargetType.ROOT, root.get("Name"), path))
-        parents.append((root["Id"], path))
+    for page in organizations.get_paginator("list_roots").paginate():
+        for root in page["Roots"]:
+            path = f"{org_id}/{root['Id']}"
+            entities.append(Entity(root["Id"], TargetType.ROOT, root.get("Name"), path))
+            parents.append((root["Id"], path))
+    ous = organizations.get_paginator("list_organizational_units_for_parent")
+    accounts = organizations.get_paginator("list_accounts_for_parent")
     while parents:
         parent_id, parent_path = parents.pop(0)
-        for ou in _pages(
-            organizations, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent_id
-        ):
+        for ou in (ou for page in ous.paginate(ParentId=parent_id) for ou in page["OrganizationalUnits"]):
             path = f"{parent_path}/{ou['Id']}"
             entities.append(Entity(ou["Id"], TargetType.ORGANIZATIONAL_UNIT, ou.get("Name"), path))
             parents.append((ou["Id"], path))
-        for account in _pages(organizations, "list_accounts_for_parent", "Accounts", ParentId=parent_id):
+        for account in (a for page in accounts.paginate(ParentId=parent_id) for a in page["Accounts"]):
             entities.append(
                 Entity(
                     account["Id"],
@@ -136,7 +135,9 @@ class Discovery:
     skipped_exclude_ids: list[str]
 
 
-def discover(event: DiscoverEvent, settings: DiscoverSettings, organizations: Any, s3: Any) -> Discovery:
+def discover(
+    event: DiscoverEvent, settings: DiscoverSettings, organizations: OrganizationsClient, s3: S3Client
+) -> Discovery:
     """Apply the execution's input, walk, select, write the manifest; the returned context is what
     the state machine carries."""
     settings = settings.for_run(event.options)
