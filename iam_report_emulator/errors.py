@@ -18,6 +18,13 @@ class InvalidInput(IAMException):
     code = "InvalidInput"
 
 
+class AccessDenied(IAMException):
+    """Not in IAM's service model, so moto would answer 400: the extension answers `http_status`."""
+
+    code = "AccessDenied"
+    http_status = 403
+
+
 class NoSuchEntity(IAMException):
     code = "NoSuchEntity"
 

@@ -18,7 +18,8 @@ from moto.organizations.models import organizations_backends
 from moto.sts.models import sts_backends
 
 from iam_report_emulator.access_reports import AccessReportStore
-from iam_report_emulator.errors import constraint_error
+from iam_report_emulator.errors import AccessDenied, constraint_error
+from iam_report_emulator.permissions import missing_reads
 from iam_report_emulator.report_xml import get_report_response
 from iam_report_emulator.reports_content import DEFAULT_SORT_KEY, SORT_KEYS
 
@@ -86,14 +87,20 @@ def _caller(response: IamResponse) -> str:
     return sts.get_caller_identity(response.get_access_key(), response.region)[1]
 
 
-def generate_organizations_access_report(self: IamResponse) -> ActionResult:
+def generate_organizations_access_report(self: IamResponse) -> ActionResult | tuple[str | bytes, dict[str, Any]]:
     store = report_store(self.backend)
     store.admit(GENERATE)
     entity_path = self._get_param("EntityPath")
     policy_id = self._get_param("OrganizationsPolicyId")
     validate_generate(entity_path, policy_id)
     org_backend = organizations_backends[self.current_account][self.partition]
-    job = store.generate(org_backend, entity_path, policy_id, owner=_caller(self))
+    caller = _caller(self)
+    missing = missing_reads(self.backend, caller, policy_id)
+    try:
+        job = store.generate(org_backend, entity_path, policy_id, owner=caller, missing_reads=missing)
+    except AccessDenied as error:  # moto would answer 400 for an error IAM's model does not list
+        _, headers, body = self.serialized(ActionResult(error))
+        return body, {**headers, "status": str(error.http_status)}
     return ActionResult({"JobId": job.job_id})
 
 

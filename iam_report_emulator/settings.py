@@ -1,13 +1,11 @@
-"""How the emulated IAM report jobs behave: latency, limits, failures and page sizes."""
+"""How the emulated IAM report jobs behave: the IAM model, the time scale, and test hooks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# AWS does not document its cap on concurrent report jobs; 50 keeps the limit reachable in tests
-# and leaves room for a realistic collector.
-DEFAULT_MAX_JOBS_IN_PROGRESS = 50
-DEFAULT_JOB_SECONDS = 3.0
+from iam_report_emulator.iam_model import OBSERVED, IamModel
+
 TRACKING_DAYS = 400
 
 
@@ -15,11 +13,16 @@ TRACKING_DAYS = 400
 class ReportSettings:
     """Mutable per management account; `configure` on the store replaces it."""
 
-    job_seconds: float = DEFAULT_JOB_SECONDS
-    max_jobs_in_progress: int = DEFAULT_MAX_JOBS_IN_PROGRESS
+    # What IAM admits and how long its jobs take (`iam_model.MODELS`); observed by default.
+    model: IamModel = OBSERVED
+    # Every latency and the reuse window multiplied by this: the same model in less time.
+    time_scale: float = 1.0
+    # Overrides of the model, for tests: every job takes exactly this long; this many jobs at once.
+    job_seconds: float | None = None
+    max_jobs_in_progress: int | None = None
     # Pages carry at most this many items whatever MaxItems says (IsTruncated stays true).
     short_page_items: int | None = None
-    # Entity paths (no trailing slash) whose jobs end FAILED, and whose jobs never finish.
+    # Fault injection: entity paths (no trailing slash) whose jobs end FAILED, and whose jobs never finish.
     failing_paths: frozenset[str] = frozenset()
     stuck_paths: frozenset[str] = frozenset()
     # Display names that differ from the catalog's (IAM's report names are not always the
@@ -29,12 +32,22 @@ class ReportSettings:
     job_ids: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.job_seconds < 0:
+        if self.time_scale <= 0:
+            raise ValueError(f"time_scale must be > 0, got {self.time_scale}")
+        if self.job_seconds is not None and self.job_seconds < 0:
             raise ValueError(f"job_seconds must be >= 0, got {self.job_seconds}")
-        if self.max_jobs_in_progress < 1:
+        if self.max_jobs_in_progress is not None and self.max_jobs_in_progress < 1:
             raise ValueError(f"max_jobs_in_progress must be >= 1, got {self.max_jobs_in_progress}")
         if self.short_page_items is not None and self.short_page_items < 1:
             raise ValueError(f"short_page_items must be >= 1, got {self.short_page_items}")
         bad_ids = [job_id for job_id in self.job_ids if len(job_id) != 36]
         if bad_ids:
             raise ValueError(f"job_ids must be 36 characters long: {bad_ids}")
+
+    @property
+    def job_cap(self) -> int:
+        return self.max_jobs_in_progress or self.model.max_jobs_in_progress
+
+    @property
+    def reuse_seconds(self) -> float:
+        return self.model.reuse_seconds * self.time_scale

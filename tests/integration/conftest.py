@@ -31,8 +31,10 @@ def s3(demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET)
     services.cache_clear()  # clients cached by an earlier test belong to an earlier mock
-    # The emulator's clock is the time: tests move it (on_wait) instead of sleeping.
-    clock = store_for_account(demo_org.management_account_id).clock
-    services().clock, services().sleep = clock.now, clock.advance
+    # The emulator's clock is the time: tests move it (on_wait) instead of sleeping. So the collector
+    # meets IAM's observed model at its real latencies (one job at a time, reports of 5-12 s) at no cost.
+    store = store_for_account(demo_org.management_account_id)
+    store.configure(job_seconds=None, time_scale=1.0)
+    services().clock, services().sleep = store.clock.now, store.clock.advance
     yield s3
     services.cache_clear()

@@ -40,6 +40,7 @@ def test_each_target_costs_two_iam_calls_and_rows_match_the_report_counts(
     s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
 ) -> None:
     # Given the demo organization and reports that complete at once
+    store.configure(job_seconds=0)
     # When the collector runs
     run = run_by_hand(s3, "run-1", DAY)
     details, jobs = snapshot(s3, "2026-11-24")
@@ -66,8 +67,8 @@ def test_each_target_costs_two_iam_calls_and_rows_match_the_report_counts(
 def test_short_pages_are_followed_to_the_end_with_markers(
     s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
 ) -> None:
-    # Given IAM answering 7 items per page while more remain (IsTruncated true)
-    store.configure(short_page_items=7)
+    # Given IAM answering 7 items per page while more remain (IsTruncated true), reports done at once
+    store.configure(short_page_items=7, job_seconds=0)
     run = run_by_hand(s3, "run-short", DAY)
     _, jobs = snapshot(s3, "2026-11-24")
     # Then fetch followed every marker: all rows are there, in many pages
@@ -99,10 +100,11 @@ def test_a_failed_job_is_recorded_with_its_error_and_others_complete(
 def test_the_concurrent_job_limit_leaves_targets_pending_until_capacity_frees(
     s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
 ) -> None:
-    # Given reports that take 60 s and room for only 3 jobs at a time, on a frozen clock
+    # Given reports that take 60 s and room for only 3 jobs at a time, on a frozen clock, and a
+    # collector configured for more than IAM admits
     store.configure(job_seconds=60, max_jobs_in_progress=3)
     store.clock.freeze(DAY)
-    options = {"poll_initial_wait_seconds": 30, "poll_max_wait_seconds": 60, "poll_max_attempts": 40}
+    options = {"poll_initial_wait_seconds": 30, "poll_max_wait_seconds": 60, "iam_max_jobs_in_progress": 50}
     # When each Wait state advances the clock instead of sleeping
     run = run_by_hand(s3, "run-1", DAY, options=options, on_wait=store.clock.advance)
     # Then generate started 3 and left the rest pending (not failed); all completed in the end
@@ -176,9 +178,11 @@ def test_a_job_that_never_completes_is_recorded_timed_out_and_the_run_ends(
     s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
 ) -> None:
     stuck = demo_org.path(demo_org.root_id)
-    store.configure(stuck_paths=frozenset({stuck}))
+    # A job that never ends holds one of IAM's job slots for good: with the observed cap of one, nothing
+    # else could start. Here IAM admits more, so the other targets complete around it.
+    store.configure(stuck_paths=frozenset({stuck}), max_jobs_in_progress=50, job_seconds=0)
     options = {"poll_initial_wait_seconds": 0, "poll_max_wait_seconds": 0, "poll_max_attempts": 3}
-    run = run_by_hand(s3, "run-1", DAY, options=options)
+    run = run_by_hand(s3, "run-1", DAY, options={**options, "iam_max_jobs_in_progress": 50})
     _, jobs = snapshot(s3, "2026-11-24")
     root = jobs.filter(pa.compute.equal(jobs["target_path"], stuck)).to_pylist()
     assert [(j["job_status"], j["error_code"], j["iam_calls"]) for j in root] == [("TIMED_OUT", "TimedOut", 4)]

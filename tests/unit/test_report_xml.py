@@ -9,7 +9,10 @@ import botocore.session
 import pytest
 from botocore.parsers import create_parser
 
+from iam_report_emulator.activity import ActivityStore
+from iam_report_emulator.catalog import load_catalog
 from iam_report_emulator.report_xml import get_report_response
+from iam_report_emulator.reports_content import build_details
 
 CREATED = datetime(2026, 11, 24, 3, 0, 1, 250_000, tzinfo=UTC)
 DONE = datetime(2026, 11, 24, 3, 0, 4, tzinfo=UTC)
@@ -69,3 +72,49 @@ def parse(xml: str) -> dict[str, Any]:
 )
 def test_the_document_parses_back_to_the_answer(report: dict[str, Any]) -> None:
     assert parse(get_report_response(report)) == report
+
+
+def never_used_page() -> dict[str, Any]:
+    details = build_details(
+        services=frozenset({"iam", "s3", "network-security-manager"}),
+        accounts=["111122223333"],
+        activity=ActivityStore(),
+        since=CREATED,
+        until=DONE,
+        path_of=str,
+        name_of=load_catalog().name_of,
+    )
+    return {
+        "JobStatus": "COMPLETED",
+        "JobCreationDate": CREATED,
+        "JobCompletionDate": DONE,
+        "NumberOfServicesAccessible": 3,
+        "NumberOfServicesNotAccessed": 3,
+        "AccessDetails": [d.as_response() for d in details],
+        "IsTruncated": False,
+    }
+
+
+def test_never_used_rows_are_written_without_empty_elements() -> None:
+    xml = get_report_response(never_used_page())
+    members = xml.split("<AccessDetails>")[1].split("</AccessDetails>")[0]
+    assert members == (
+        "<member><ServiceName>AWS Identity and Access Management</ServiceName><ServiceNamespace>iam</ServiceNamespace>"
+        "<Region>us-east-1</Region><TotalAuthenticatedEntities>0</TotalAuthenticatedEntities></member>"
+        "<member><ServiceName>AWS Network Security Manager</ServiceName>"
+        "<ServiceNamespace>network-security-manager</ServiceNamespace>"
+        "<TotalAuthenticatedEntities>0</TotalAuthenticatedEntities></member>"
+        "<member><ServiceName>Amazon S3</ServiceName><ServiceNamespace>s3</ServiceNamespace>"
+        "<TotalAuthenticatedEntities>0</TotalAuthenticatedEntities></member>"
+    )
+
+
+def test_never_used_rows_parse_back_with_only_their_fields() -> None:
+    page = never_used_page()
+    parsed = parse(get_report_response(page))
+    assert parsed == page
+    assert [set(d) for d in parsed["AccessDetails"]] == [
+        {"ServiceName", "ServiceNamespace", "Region", "TotalAuthenticatedEntities"},  # iam, as observed
+        {"ServiceName", "ServiceNamespace", "TotalAuthenticatedEntities"},
+        {"ServiceName", "ServiceNamespace", "TotalAuthenticatedEntities"},
+    ]

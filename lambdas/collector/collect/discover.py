@@ -144,7 +144,9 @@ def discover(
     tree = walk_organization(organizations)
     targets = select_targets(tree, settings)
     layout = Layout(settings.data_prefix)
-    manifest = batches(targets, settings.batch_size, settings.max_concurrency)
+    # No more batches at once than IAM admits jobs: with a cap of one, one batch, one job at a time.
+    lanes = min(settings.max_concurrency, settings.iam_max_jobs_in_progress)
+    manifest = batches(targets, settings.batch_size, lanes)
     rate = settings.iam_calls_per_second
     key = layout.manifest(event.run_id)
     put_json(s3, settings.data_bucket, key, [batch.model_dump(mode="json") for batch in manifest])
@@ -159,8 +161,8 @@ def discover(
         targets=len(targets),
         batches=len(manifest),
         polling=settings.polling,
-        calls_per_second=rate / min(settings.max_concurrency, len(manifest)),
-        jobs_in_progress=max(1, settings.iam_max_jobs_in_progress // min(settings.max_concurrency, len(manifest))),
+        calls_per_second=rate / min(lanes, len(manifest)),
+        jobs_in_progress=max(1, settings.iam_max_jobs_in_progress // min(lanes, len(manifest))),
     )
     known = {entity.id for entity in tree.entities}
     return Discovery(

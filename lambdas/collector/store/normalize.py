@@ -86,7 +86,9 @@ class ColumnBuffer:
         columns["service_name"].extend([detail["ServiceName"] for detail in page])
         columns["service_namespace"].extend([detail["ServiceNamespace"] for detail in page])
         columns["last_authenticated_time"].extend(whens)
-        columns["last_authenticated_region"].extend([detail.get("Region") for detail in page])
+        # IAM names a region for a never-used `iam` row too (observed): the column is the last use's region.
+        regions = [detail.get("Region") if when is not None else None for detail, when in zip(page, whens, strict=True)]
+        columns["last_authenticated_region"].extend(regions)
         columns["last_authenticated_entity_path"].extend(paths)
         columns["last_authenticated_account_id"].extend([account_of(path) for path in paths])
         columns["total_authenticated_entities"].extend(
