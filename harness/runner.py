@@ -34,7 +34,7 @@ from unittest import mock
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from harness.clients import REGION, client
+from harness.clients import REGION, client, role_session_client
 from lambdas.collector.names import Function
 from lambdas.collector.settings import Location
 
@@ -154,7 +154,7 @@ def _the(template: Mapping[str, Any], kind: str, prefix: str = "") -> str:
 def stand_up(template: Mapping[str, Any], reporter_role_arn: str) -> Deployment:
     """Create the template's data bucket, topic (+ capture queue), functions and state machine in
     moto; the reporter role the template creates is `reporter_role_arn` (in the emulated organization's
-    management account)."""
+    management account), created there with the template's policies unless a role of its name is."""
     resolve = Resolver()
     s3, sns, sqs, iam, lambda_, sfn = (client(s) for s in ("s3", "sns", "sqs", "iam", "lambda", "stepfunctions"))
 
@@ -171,6 +171,7 @@ def stand_up(template: Mapping[str, Any], reporter_role_arn: str) -> Deployment:
     for lid, role in _of_type(template, "AWS::IAM::Role").items():
         if any(policy["PolicyName"] == "reports" for policy in role["Properties"].get("Policies", [])):
             resolve.attributes[(lid, "Arn")] = reporter_role_arn
+            _create_reporter_role(role["Properties"], reporter_role_arn)
     execution_role = iam.create_role(
         RoleName=f"{NAME}-execution",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -213,6 +214,45 @@ def stand_up(template: Mapping[str, Any], reporter_role_arn: str) -> Deployment:
         name=f"{NAME}-collector", definition=definition, roleArn=execution_role
     )["stateMachineArn"]
     return Deployment(state_machine_arn, json.loads(definition), bucket, topic_arn, queue_url, functions)
+
+
+def _create_reporter_role(properties: Mapping[str, Any], role_arn: str) -> None:
+    """The template's reporter role in moto as `role_arn` (in its account), with the template's inline
+    policies: the emulator evaluates them to decide whether a report job may make its Organizations
+    reads. A role of that name already there (one a test made) is left as it is."""
+    account = role_arn.split(":")[4]
+    path, _, name = role_arn.split(":", 5)[5].removeprefix("role/").rpartition("/")
+    # The stack that creates the role runs in the role's account: its AWS::AccountId is that account.
+    resolve = Resolver()
+    resolve.refs["AWS::AccountId"] = account
+    # A session of a role acts in the role's account; moto lets any role be assumed, even one not yet made.
+    iam = client("iam") if account == ACCOUNT else role_session_client("iam", role_arn, f"{NAME}-stand-up")
+    # moto evaluates no trust policy; the template's trusts the functions' roles, which one execution
+    # role stands in for here: trust the collector's account.
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    try:
+        iam.create_role(RoleName=name, Path=f"/{path}/" if path else "/", AssumeRolePolicyDocument=json.dumps(trust))
+    except iam.exceptions.EntityAlreadyExistsException:
+        return
+    for policy in properties.get("Policies", []):
+        document = _resolved(policy["PolicyDocument"], resolve)
+        iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document))
+
+
+def _resolved(value: Any, resolve: Resolver) -> Any:
+    """`value` (a policy document, say) with every CloudFormation intrinsic in it resolved."""
+    if isinstance(value, dict):
+        if len(value) == 1 and (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::")):
+            return resolve(value)
+        return {key: _resolved(item, resolve) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item, resolve) for item in value]
+    return value
 
 
 class LambdaContext:

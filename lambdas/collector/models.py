@@ -154,6 +154,9 @@ class RunContext(Model):
     calls_per_second: float | None = Field(default=None, gt=0, le=1000)
     # Each batch's share of IAM's concurrent-job cap: it starts no more jobs while this many run.
     jobs_in_progress: int | None = Field(default=None, ge=1)
+    # The role the run's report calls go through (discover's REPORT_ROLE_ARN): the alert names it in
+    # the fix for a job its permissions failed. None: the alert says "the reporter role".
+    report_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN)] | None = None
 
     @property
     def layout(self) -> Layout:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from iam_report_emulator.access_reports import ACCESS_DENIED, INVALID_PATH, INVALID_POLICY
+from iam_report_emulator.permissions import reads_needed
 from lambdas.collector.insight.unused import Findings, ProblemJob, TargetFindings, UnusedService
 from lambdas.collector.notify.alert_message import (
     SNS_MAX_BYTES,
@@ -16,6 +18,7 @@ from lambdas.collector.notify.alert_message import (
     severity_of,
     should_publish,
 )
+from lambdas.collector.notify.fixes import FIXES, REPORT_JOB_READS, SOME_REPORTER_ROLE
 
 AS_OF = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 ORG, DT, RUN = "o-abcdefghij", "2026-11-24", "run-20261124"
@@ -76,8 +79,18 @@ def findings(
     )
 
 
-def message(of: Findings, *, org: str = ORG, max_targets: int = 25, top_services: int = 10) -> AlertMessage:
-    return compose(of, organization_id=org, dt=DT, run_id=RUN, max_targets=max_targets, top_services=top_services)
+def message(
+    of: Findings, *, org: str = ORG, max_targets: int = 25, top_services: int = 10, reporter_role: str | None = None
+) -> AlertMessage:
+    return compose(
+        of,
+        organization_id=org,
+        dt=DT,
+        run_id=RUN,
+        max_targets=max_targets,
+        top_services=top_services,
+        reporter_role=reporter_role,
+    )
 
 
 def test_the_subject_sums_up_the_findings() -> None:
@@ -255,3 +268,76 @@ def test_a_huge_unused_list_without_problem_jobs_lists_targets_up_to_the_budget(
     assert 0 < shown < 500
     assert f"... and {10_000 - shown} more targets with unused services" in big.body
     assert "(ACCOUNT 000000000000, all SCPs)" in big.body
+
+
+ROLE = "arn:aws:iam::123456789012:role/OrgAccessReportReader"
+
+
+def failed(account: int, code: str, error: str = "") -> ProblemJob:
+    return ProblemJob(**{**problem(account).__dict__, "error_code": code, "error_message": error or None})
+
+
+def test_a_job_without_the_organizations_reads_says_which_to_allow_to_which_role() -> None:
+    # Given a job IAM failed because the reporter role lacks Organizations reads
+    body = message(findings(problems=[failed(7, *ACCESS_DENIED)]), reporter_role=ROLE).body
+    # Then under IAM's error, one line names the role and every read IAM's job makes as its caller
+    assert (
+        f"- FAILED account 7 (ACCOUNT 000000000007, all SCPs)\n    {OU}/000000000007\n"
+        f"    {ACCESS_DENIED[0]}: {ACCESS_DENIED[1]}\n"
+        f"    fix: allow {ROLE} organizations:DescribePolicy, ListChildren, ListParents, ListPoliciesForTarget, "
+        "ListRoots, ListTargetsForPolicy\n"
+    ) in body
+
+
+def test_the_reads_in_the_fix_are_those_the_report_job_needs_with_and_without_a_policy_id() -> None:
+    # The emulator decides ORGANIZATIONS_REPORT_ACCESS_DENIED from these, as IAM was observed to
+    assert set(REPORT_JOB_READS) == {*reads_needed(None), *reads_needed("p-abcdefgh")}
+
+
+@pytest.mark.parametrize("code", sorted(FIXES))
+def test_every_known_code_gets_its_fix_on_one_line_under_the_job(code: str) -> None:
+    # Given a problem job ending with that code
+    body = message(findings(problems=[failed(7, code, "why")]), reporter_role=ROLE).body
+    # Then one "fix:" line follows the job's error, the role named where the fix is to it
+    fix = FIXES[code].replace("{role}", ROLE)
+    assert f"    {code}: why\n    fix: {fix}\n" in body
+    assert "\n" not in fix
+    assert ("{role}" in FIXES[code]) is (ROLE in fix)
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (INVALID_PATH[0], "moved or left the organization"),
+        (INVALID_POLICY[0], "remove it from policy_ids"),
+        ("TimedOut", "poll_max_attempts"),
+        ("NotStarted", "iam_max_jobs_in_progress"),
+        ("NoSuchEntity", "only to the principal that generated it"),
+        ("AccessDenied", "iam:GenerateOrganizationsAccessReport"),
+    ],
+)
+def test_the_fix_says_what_to_change(code: str, words: str) -> None:
+    assert words in message(findings(problems=[failed(7, code)])).body
+
+
+def test_without_the_role_the_fix_names_the_reporter_role_and_an_unknown_code_gets_no_fix() -> None:
+    # Given a run context that does not name the role, and a code the table does not know
+    body = message(findings(problems=[failed(7, ACCESS_DENIED[0]), failed(8, "SomethingNew", "odd")])).body
+    # Then the role is named generically, and the unknown code shows IAM's words alone
+    assert f"    fix: allow {SOME_REPORTER_ROLE} organizations:DescribePolicy," in body
+    assert "    SomethingNew: odd\n" in body
+    assert body.count("    fix: ") == 1
+
+
+def test_fix_lines_for_10_000_failed_jobs_stay_under_the_sns_limit() -> None:
+    # Given 10,000 jobs failed for the reporter role's permissions, the role with IAM's longest path
+    role = "arn:aws:iam::123456789012:role/" + "p/" * 240 + "OrgAccessReportReader"  # 501 of 512
+    problems = [failed(n, ACCESS_DENIED[0], "é" * 2_000) for n in range(10_000)]
+    # When composed with the most generous settings
+    big = message(findings(problems=problems), max_targets=500, reporter_role=role)
+    # Then it fits, each shown job has its fix, and the rest are counted
+    assert SNS_MAX_BYTES - 1_000 < big.size_bytes <= SNS_MAX_BYTES
+    shown = big.body.count("\n- FAILED ")
+    assert 0 < shown < 500
+    assert big.body.count(f"    fix: allow {role} ") == shown
+    assert f"... and {10_000 - shown} more jobs (see report_jobs)" in big.body

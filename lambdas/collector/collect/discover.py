@@ -163,6 +163,7 @@ def discover(
         polling=settings.polling,
         calls_per_second=rate / min(lanes, len(manifest)),
         jobs_in_progress=max(1, settings.iam_max_jobs_in_progress // min(lanes, len(manifest))),
+        report_role_arn=settings.report_role_arn,
     )
     known = {entity.id for entity in tree.entities}
     return Discovery(

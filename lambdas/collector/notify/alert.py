@@ -52,6 +52,7 @@ def send_alert(event: AlertEvent, settings: AlertSettings, s3: S3Client, sns: SN
             run_id=run.run_id,
             max_targets=settings.alert_max_targets,
             top_services=settings.alert_top_services,
+            reporter_role=run.report_role_arn,
         )
         result = _result(findings, message, _publish(sns, settings.alert_topic_arn, message))
     return result

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, TypeAlias
 
 from lambdas.collector.insight.unused import Findings, ProblemJob, TargetFindings, UnusedService
+from lambdas.collector.notify.fixes import fix_for
 
 if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
     from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
@@ -82,12 +83,15 @@ def compose(
     run_id: str,
     max_targets: int,
     top_services: int,
+    reporter_role: str | None = None,
     max_bytes: int = SNS_MAX_BYTES,
 ) -> AlertMessage:
     """Subject, body and attributes of the run's alert, at most `max_bytes` in all.
 
-    The body lists problem jobs, then targets (most unused first), each with its first `top_services`
-    services; at most `max_targets` of each, fewer when the byte budget runs out ("and N more").
+    The body lists problem jobs, each with the fix for its error code (naming `reporter_role`, the
+    role the run's report calls went through, where the fix is to it), then targets (most unused
+    first), each with its first `top_services` services; at most `max_targets` of each, fewer when
+    the byte budget runs out ("and N more").
     """
     severity = severity_of(findings)
     subject = _subject(findings, organization_id, dt)
@@ -97,7 +101,7 @@ def compose(
     head = AlertMessage(subject, footer, attributes, severity)
     body = _Body(max_bytes - head.size_bytes)
     body.add(_headline(findings, organization_id, dt, run_id))
-    _add_problem_jobs(body, findings.problems, max_targets)
+    _add_problem_jobs(body, findings.problems, max_targets, reporter_role)
     _add_targets(body, findings, max_targets, top_services)
     return AlertMessage(subject, body.text() + footer, attributes, severity)
 
@@ -169,14 +173,16 @@ def _headline(findings: Findings, organization_id: str, dt: str, run_id: str) ->
     return "\n".join(lines)
 
 
-def _add_problem_jobs(body: _Body, problems: Iterable[ProblemJob], max_jobs: int) -> None:
+def _add_problem_jobs(body: _Body, problems: Iterable[ProblemJob], max_jobs: int, reporter_role: str | None) -> None:
     problems = list(problems)
     if not problems or not body.add(f"\nREPORT JOBS NOT COMPLETED ({len(problems)}): no fresh data for these targets"):
         return
     shown = 0
     for job in problems[:max_jobs]:
         error = ": ".join(filter(None, [job.error_code, _clean(job.error_message or "")[:_ERROR_CHARS]]))
+        fix = fix_for(job.error_code, reporter_role)
         line = f"- {job.status} {_target_label(job)}\n    {job.target_path}" + (f"\n    {error}" if error else "")
+        line += f"\n    fix: {fix}" if fix else ""
         if not body.add(line):
             break
         shown += 1
