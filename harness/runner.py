@@ -2,9 +2,10 @@
 
 `synthesize()` runs the CDK app in-process (bundling skipped: the code runs here, not from the asset) and
 returns the collector stack's template. `stand_up()` reads that template and creates what the run needs
-in moto: the data bucket, the alert topic with an SQS queue subscribed (to capture alerts), one
-Lambda function per function in the template, and the state machine with the template's definition,
-references resolved to moto's names and ARNs. Nothing in the definition is edited.
+in moto: the data bucket, the alert topic with an SQS queue subscribed (to capture alerts), the reporter
+role with the template's own policy (so the emulator checks our role has the reads IAM's report jobs
+need), one Lambda function per function in the template, and the state machine with the template's
+definition, references resolved to moto's names and ARNs. Nothing in the definition is edited.
 
 Lambda invocations from moto's Step Functions interpreter are dispatched in-process to the real handler
 named by the template, with the environment the template gives that function (plus what the Lambda

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra.nag import acknowledge, resource_finding
 from lambdas.collector.names import COLLECTOR_STACK, REPORTER_ROLE
+from lambdas.collector.notify.fixes import REPORT_JOB_READS
 
 ORGANIZATIONS_READS = (
     # discover
@@ -20,12 +21,8 @@ ORGANIZATIONS_READS = (
     "organizations:ListRoots",
     "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListAccountsForParent",
-    # what IAM needs alongside the report calls (AWS documentation of the access report)
-    "organizations:DescribePolicy",
-    "organizations:ListChildren",
-    "organizations:ListParents",
-    "organizations:ListPoliciesForTarget",
-    "organizations:ListTargetsForPolicy",
+    # what IAM's report job reads on the caller's behalf (the alert's fix names the same list)
+    *(action for action in REPORT_JOB_READS if action != "organizations:ListRoots"),
 )
 REPORT_ACTIONS = ("iam:GenerateOrganizationsAccessReport", "iam:GetOrganizationsAccessReport")
 
