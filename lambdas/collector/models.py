@@ -231,8 +231,8 @@ class BatchState(Model):
     jobs: list[Job] = []
     finished: int = Field(default=0, ge=0)
     wait_seconds: int = Field(default=0, ge=0)
-    # The longest creation-to-completion time IAM reported for this batch's jobs so far.
-    latency_seconds: float | None = Field(default=None, ge=0)
+    # The longest creation-to-completion time IAM reported per kind of report (`collect.latency.JobKind`).
+    latency_by_kind: dict[str, Annotated[float, Field(ge=0)]] = {}
 
     @model_validator(mode="before")
     @classmethod

@@ -191,7 +191,7 @@ def test_one_generate_invocation_starts_and_reads_a_whole_batch_without_a_wasted
     assert result.finished == {JobStatus.COMPLETED: 40}
     assert result.state.jobs == []
     assert (iam.count("generate"), iam.count("get"), iam.count("in progress")) == (40, 40, 0)
-    assert result.state.latency_seconds == 3  # learned from IAM's dates
+    assert result.state.latency_by_kind == {"account": 3}  # learned from IAM's dates, per kind of report
     # And the batch never had more than its share of IAM's job cap in progress
     assert iam.in_progress_peak <= 8
     # And the calls kept to the pace, 80 calls at 2 per second, the last job trailing by under its 3 s

@@ -60,7 +60,7 @@ class Invocation:
     def __init__(self, state: BatchState, iam: IAMClient, s3: S3Client, stage: str, budget: Budget) -> None:
         self.state, self.budget = state, budget
         self.api = ReportApi(iam, budget.pacer)
-        self.latency = Latency(state.latency_seconds, state.run.polling, budget.clock)
+        self.latency = Latency(state.latency_by_kind, state.run.polling, budget.clock)
         self.parts = PartWriter(s3, state.run, state.batch, stage, state.round + 1)
         self.result = StageResult(state)
 
@@ -89,14 +89,14 @@ class Invocation:
             self.latency.learn_running(job)
             job = job.model_copy(update={"polls": job.polls + 1, "checked": self.budget.clock()})
         elif isinstance(outcome, Failed):
-            self.latency.learn(outcome.created, outcome.completed)
+            self.latency.learn(job, outcome.created, outcome.completed)
             job = job.model_copy(update={"created": outcome.created, "completed": outcome.completed})
             self.finish(job, JobStatus.FAILED, outcome.code, outcome.message)
         elif isinstance(outcome, Rejected):
             self.finish(job, JobStatus.FAILED, outcome.code, outcome.message)
         elif isinstance(outcome, Completed):
             if job.marker is None:
-                self.latency.learn(outcome.created, outcome.completed)
+                self.latency.learn(job, outcome.created, outcome.completed)
             job = self._add_page(job, outcome)
         return job, outcome
 
@@ -170,7 +170,7 @@ class Invocation:
                 "jobs": [job for job in jobs if job.status in IN_FLIGHT],
                 "finished": self.state.finished + finished,
                 "wait_seconds": self.latency.next_wait(jobs),
-                "latency_seconds": self.latency.seconds,
+                "latency_by_kind": self.latency.by_kind,
             }
         )
         return self.result
