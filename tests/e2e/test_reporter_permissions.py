@@ -11,6 +11,7 @@ import pyarrow as pa
 from moto.iam.models import iam_backends
 
 from harness.clients import role_session_client
+from iam_report_emulator import store_for_account
 from iam_report_emulator.access_reports import ACCESS_DENIED
 from iam_report_emulator.permissions import missing_reads
 from iam_report_emulator.seed import OrganizationSpec
@@ -97,6 +98,12 @@ def test_a_reporter_role_without_the_report_jobs_reads_fails_every_job_and_the_a
     jobs = tables["report_jobs"].to_pylist()
     assert len(jobs) == organization_targets(demo_org) == execution.run["targets"]
     assert {(j["job_status"], j["error_code"], j["error_message"]) for j in jobs} == {("FAILED", *ACCESS_DENIED)}
+    # And a job that failed fast was not generated again (inside IAM's 60-s reuse window or after): one
+    # Generate per target, and each job read once
+    assert {(j["iam_calls"]) for j in jobs} <= {2, 3}
+    store = store_for_account(demo_org.management_account_id)
+    assert store.throttler.counters.calls["GenerateOrganizationsAccessReport"] == len(jobs)
+    assert store.reused == 0
     # And no access row was written for the run
     details = tables["access_details"]
     assert details.filter(pa.compute.equal(details["run_id"], execution.run["run_id"])).num_rows == 0
