@@ -1,8 +1,8 @@
 """Executions of the deployed state machine, started and followed to their end, as a person watches them.
 
 `follow` prints each state entered and, while batches run, targets done out of the total; a run whose
-Discover failed is reported with its error (there is no run then). The handlers' logs and metrics go
-to a log stream, not to the terminal (`handler_output`).
+Discover failed is reported with its error (there is no run then), a skipped run with the run in progress.
+The handlers' logs and metrics go to a log stream, not to the terminal (`handler_output`).
 
 `names_unnamed_executions` mends a gap of moto's interpreter for executions started from outside (the AWS
 CLI on a kept-running demo): AWS names an execution started without a name with a UUID; moto names it None.
@@ -119,6 +119,8 @@ def follow(sfn: Any, arn: str, progress: Progress, interval: float = 0.5) -> Exe
             elif exited and exited["name"] == "Discover" and "run" in output:
                 run = output["run"]
                 progress.say(f"run {run['run_id']}: {run['targets']} targets in {run['batches']} batch(es)")
+            elif exited and exited["name"] == "Discover" and output.get("skipped"):
+                progress.say(f"skipped: {output['run_in_progress']['execution_arn']} is in progress")
         seen = len(events)
         if time.monotonic() - ticked >= interval:
             progress.tick(run)

@@ -97,6 +97,19 @@ class CollectorStack(cdk.Stack):
             log_retention=retention,
         )
         alerting.grant_publish(workflow.state_machine.role)  # the failure notification
+        # discover lists this state machine's running executions (one run at a time). In a policy of its
+        # own: the role's default policy, which the function depends on and where the state machine's
+        # grant() would write it, would close a cycle (the state machine names the function).
+        iam.Policy(
+            self,
+            "DiscoverListsRuns",
+            roles=[functions.roles[Function.DISCOVER]],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["states:ListExecutions"], resources=[workflow.state_machine.state_machine_arn]
+                )
+            ],
+        )
         schedule = Schedule(
             self,
             "Schedule",

@@ -1,6 +1,10 @@
 """The collector's state machine, readable in one place.
 
-    Discover ─► CollectBatches: Distributed Map over the manifest's batches (S3)
+    Discover ─► OneRunAtATime?
+                  skipped (another run in progress) ─► SkippedAnotherRunInProgress (Succeed: no IAM
+                        call, nothing written; discover logged the run in progress, metric `RunsSkipped`)
+                  otherwise
+             ─► CollectBatches: Distributed Map over the manifest's batches (S3)
                   per batch: Generate ─► BatchProgress?
                     truncated ─► Fetch ─► BatchProgress?
                     pending, a job due now ─► Poll ─► BatchProgress?
@@ -14,7 +18,12 @@
 
 The manifest is already batched (moto's interpreter, which runs this very definition offline, does
 not parse ItemBatcher), and failures are tolerated by count (it rejects an integer percentage).
-Execution state stays small: {"run", "finalize", "alert"}; pages never travel through it.
+Execution state stays small: {"skipped", "run", "finalize", "alert"}; pages never travel through it.
+
+An overlap ends in a Succeed, not a Fail: the schedule may start a run while a long one is still going
+(expected, and the running one collects the day), and a Fail would trip the failed-executions alarm and
+send the "run failed" notification for a run that did nothing wrong. discover returns it as a result,
+not an error, so the discover function's error alarm stays quiet too.
 """
 
 from __future__ import annotations
@@ -96,11 +105,14 @@ class Workflow(Construct):
                 {
                     "run_id": sfn.JsonPath.string_at("$$.Execution.Name"),
                     "started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+                    "state_machine_arn": sfn.JsonPath.string_at("$$.StateMachine.Id"),
+                    "execution_arn": sfn.JsonPath.string_at("$$.Execution.Id"),
                     "options": sfn.JsonPath.object_at("$"),
                 }
             ),
-            result_selector={"run.$": "$.Payload"},
-            result_path="$",
+            # {"skipped": false, "run": …}, or {"skipped": true, "run_in_progress": …}: a flag always
+            # there (a Choice on a path that may be absent makes moto's interpreter log an error)
+            output_path="$.Payload",
         )
         collect = sfn.DistributedMap(
             self,
@@ -149,7 +161,18 @@ class Workflow(Construct):
         for state in (discover, collect, finalize, alert):
             state.add_catch(failure, errors=["States.ALL"], result_path="$.error")
 
-        definition = discover.next(collect).next(finalize).next(alert).next(sfn.Succeed(self, "Done"))
+        collect.next(finalize).next(alert).next(sfn.Succeed(self, "Done"))
+        one_run = (
+            sfn.Choice(self, "OneRunAtATime")
+            .when(
+                sfn.Condition.boolean_equals("$.skipped", True),
+                sfn.Succeed(
+                    self, "SkippedAnotherRunInProgress", comment="another run of this state machine is in progress"
+                ),
+            )
+            .otherwise(collect)
+        )
+        definition = discover.next(one_run)
 
         self.log_group = logs.LogGroup(self, "ExecutionLogs", retention=log_retention)
         self.state_machine = sfn.StateMachine(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from harness.clients import client
 from iam_report_emulator import store_for_account
 from lambdas.collector.names import Layout
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
@@ -23,6 +24,7 @@ from lambdas.collector.store.storage import get_table, list_keys
 from lambdas.handlers import discover, fetch, finalize, generate, poll
 
 BUCKET = "collector-data"
+BY_HAND = "collector-by-hand"
 
 
 @dataclass
@@ -84,12 +86,36 @@ def collect_batches(
     return states
 
 
+def state_machine() -> str:
+    """The state machine the chain by hand stands for, in moto (made on first use; nothing runs in it)."""
+    sfn = client("stepfunctions")
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        if machine["name"] == BY_HAND:
+            return str(machine["stateMachineArn"])
+    definition = {"StartAt": "ByHand", "States": {"ByHand": {"Type": "Succeed"}}}
+    role = "arn:aws:iam::123456789012:role/by-hand"
+    return str(
+        sfn.create_state_machine(name=BY_HAND, definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+    )
+
+
+def discover_event(run_id: str, started_at: datetime, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """discover's event as the state machine builds it, for an execution `run_id` of `state_machine()`."""
+    machine = state_machine()
+    return {
+        "run_id": run_id,
+        "started_at": started_at.isoformat(),
+        "state_machine_arn": machine,
+        "execution_arn": f"{machine.replace(':stateMachine:', ':execution:')}:{run_id}",
+        "options": options or {},
+    }
+
+
 def discover_run(
     s3: Any, run_id: str, started_at: datetime, options: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """discover's result (the run context) and the manifest of batches it wrote."""
-    event = {"run_id": run_id, "started_at": started_at.isoformat(), "options": options or {}}
-    context = invoke(discover.handler, event)
+    context = invoke(discover.handler, discover_event(run_id, started_at, options))["run"]
     manifest = json.loads(s3.get_object(Bucket=context["bucket"], Key=context["manifest_key"])["Body"].read())
     return context, manifest
 

@@ -28,6 +28,8 @@ RUN_ID = r"^[A-Za-z0-9_.-]{1,80}$"
 TARGET_ID = f"{ROOT_ID[:-1]}|{OU_ID[1:-1]}|{ACCOUNT_ID[1:]}"
 ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
 TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
+STATE_MACHINE_ARN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$"
+EXECUTION_ARN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_.-]{1,80}$"
 BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
 
@@ -128,12 +130,33 @@ class Polling(Model):
 
 
 class DiscoverEvent(Model):
-    """The state machine passes the execution's name, start time and input. The input (`options`)
+    """The state machine passes the execution's name, start time and input, and its own and the
+    execution's ARNs (one run at a time: `lambdas.collector.collect.one_run`). The input (`options`)
     is checked against `lambdas.collector.settings.RUN_OPTIONS` by discover, before any IAM call."""
 
     run_id: RunId
     started_at: UtcDatetime
+    state_machine_arn: Annotated[str, StringConstraints(pattern=STATE_MACHINE_ARN)]
+    execution_arn: Annotated[str, StringConstraints(pattern=EXECUTION_ARN)]
     options: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _an_execution_of_the_state_machine(self) -> DiscoverEvent:
+        expected = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{self.run_id}"
+        if self.execution_arn != expected:
+            raise ValueError(
+                f"execution_arn {self.execution_arn!r} is not execution {self.run_id!r} of the state machine"
+            )
+        return self
+
+
+class RunInProgress(Model):
+    """The earliest run of the state machine in progress when this one started: discover then answers
+    `{"skipped": true, "run_in_progress": …}` (else `{"skipped": false, "run": …}`), before any
+    Organizations or IAM call, and the state machine ends the run in `SkippedAnotherRunInProgress`."""
+
+    execution_arn: Annotated[str, StringConstraints(pattern=EXECUTION_ARN)]
+    started_at: UtcDatetime
 
 
 class RunContext(Model):
@@ -157,6 +180,8 @@ class RunContext(Model):
     # The role the run's report calls go through (discover's REPORT_ROLE_ARN): the alert names it in
     # the fix for a job its permissions failed. None: the alert says "the reporter role".
     report_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN)] | None = None
+    # The run's `account_refresh_days`: the alert reports a target whose data is older as stale. None: no cadence.
+    stale_after_days: int | None = Field(default=None, ge=1)
 
     @property
     def layout(self) -> Layout:
@@ -188,6 +213,7 @@ class JobStatus(StrEnum):
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"
     NOT_COLLECTED = "NOT_COLLECTED"  # in the manifest, but its batch never reported it
+    DEFERRED = "DEFERRED"  # left to a later run by the collection plan, with no earlier report to carry
 
 
 class Job(Model):
@@ -271,6 +297,7 @@ class SnapshotSummary(Model):
     jobs_by_status: dict[JobStatus, int]
     rows: int = Field(ge=0)
     carried_over_targets: int = Field(ge=0)
+    deferred_targets: int = Field(default=0, ge=0)  # left to a later run by the plan, nothing earlier to carry
     files: dict[str, int]
     replaced_files: int = Field(ge=0)
 

@@ -4,6 +4,7 @@ Side-effect free (no AWS client, no Powertools object, no environment read) so t
 import it at synth time and the functions at run time, and the two can never disagree.
 
     {prefix}runs/{run_id}/manifest.json                         discover: the batches of targets
+    {prefix}runs/{run_id}/plan.json                             discover: every target, planned or deferred
     {prefix}runs/{run_id}/parts/{dataset}/batch=NNNNN/{stage}-RRRR.parquet
                                                                generate/poll/fetch: scratch parts
     {prefix}{dataset}/dt=YYYY-MM-DD/{run_id}-NNNNN.parquet     finalize: the day's snapshot
@@ -53,6 +54,7 @@ class Metric(StrEnum):
     UNUSED_SERVICES = "UnusedServices"
     NEWLY_UNUSED_SERVICES = "NewlyUnusedServices"
     IAM_THROTTLES = "IamThrottles"
+    RUNS_SKIPPED = "RunsSkipped"  # a run that started while another was in progress, ended at once
 
 
 class DatasetName(Protocol):
@@ -78,6 +80,10 @@ class Layout:
 
     def manifest(self, run_id: str) -> str:
         return f"{self.run(run_id)}manifest.json"
+
+    def plan(self, run_id: str) -> str:
+        """Every target of the run with the plan's decision: what finalize carries forward."""
+        return f"{self.run(run_id)}plan.json"
 
     def parts(self, run_id: str, dataset: DatasetName) -> str:
         return f"{self.run(run_id)}parts/{dataset.name}/"

@@ -25,9 +25,10 @@ from lambdas.collector.config import ReporterSettings
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_sts import STSClient
 
-# S3, SNS and STS: standard mode, set explicitly (botocore's default is `legacy`).
+# S3, SNS, STS and Step Functions: standard mode, set explicitly (botocore's default is `legacy`).
 STANDARD_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 8})
 
 
@@ -50,6 +51,11 @@ class Services:
     @functools.cached_property
     def sns(self) -> SNSClient:
         return self.session.client("sns", config=STANDARD_RETRIES)
+
+    @functools.cached_property
+    def stepfunctions(self) -> SFNClient:
+        """The collector's own account (not the reporter role): discover lists its state machine's runs."""
+        return self.session.client("stepfunctions", config=STANDARD_RETRIES)
 
     @functools.cached_property
     def sts(self) -> STSClient:

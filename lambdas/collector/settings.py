@@ -63,6 +63,22 @@ class Selection(Tunables):
     include_management_account: bool = Field(
         default=False, description="SCPs never apply to the management account; include it anyway"
     )
+    account_refresh_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="member accounts are collected on this cadence (root and OUs every run): an account is due "
+        "once its data is this many days old less one; new accounts, and accounts under an OU whose report "
+        "changed, come first; a target whose data is older than this is reported stale",
+    )
+    run_budget_seconds: int = Field(
+        default=72_000,
+        ge=60,
+        le=86_400,
+        description="the time a run may spend on IAM reports (default 20 h, well before the next daily start): "
+        "a run plans no more accounts than fit at the expected report time and IAM's job cap; the rest is the "
+        "next run's first work",
+    )
 
     _bare_ids = field_validator("include_ids", "exclude_ids", mode="before")(_bare_ids)
 

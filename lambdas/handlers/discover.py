@@ -1,4 +1,5 @@
-"""discover's entry point: the run's targets, as a manifest of batches in S3."""
+"""discover's entry point: the run's targets, as a manifest of batches in S3 (or, while another run of
+the state machine is in progress, this run skipped)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.collector.collect.discover import discover
+from lambdas.collector.collect.one_run import run_in_progress
 from lambdas.collector.config import DiscoverSettings, load
 from lambdas.collector.models import DiscoverEvent
 from lambdas.collector.names import Metric
@@ -23,9 +25,16 @@ def handler(event: DiscoverEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(DiscoverSettings)
     logger.set_correlation_id(event.run_id)
     aws = services()
+    in_progress = run_in_progress(aws.stepfunctions, event)  # before the reporter role is assumed
+    if in_progress is not None:
+        count(Metric.RUNS_SKIPPED, 1)
+        logger.warning(
+            "run skipped: another run is in progress", extra={"run_in_progress": in_progress.model_dump(mode="json")}
+        )
+        return {"skipped": True, "run_in_progress": in_progress.model_dump(mode="json")}
     found = discover(event, settings, aws.reporter(settings).organizations(event.run_id), aws.s3)
     count(Metric.TARGETS_DISCOVERED, found.run.targets)
     if found.skipped_exclude_ids:
         logger.warning("EXCLUDE_IDS not in the organization", extra={"ids": found.skipped_exclude_ids})
     logger.info("targets discovered", extra={"targets": found.by_type, "batches": found.run.batches})
-    return found.run.model_dump(mode="json")
+    return {"skipped": False, "run": found.run.model_dump(mode="json")}

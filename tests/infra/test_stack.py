@@ -327,6 +327,32 @@ def test_each_function_writes_only_what_its_stage_writes(template: dict[str, Any
     assert set(finalize) == {f"<{bucket}.Arn>", everything}
 
 
+def test_discover_alone_may_list_the_executions_of_exactly_this_state_machine(template: dict[str, Any]) -> None:
+    (machine,) = of_type(template, "AWS::StepFunctions::StateMachine")
+    for name in FUNCTIONS:
+        states = [
+            (action, s["Resource"])
+            for s in identity_statements_of_role(template, role_of(template, name))
+            for action in as_list(s["Action"])
+            if action.startswith("states:")
+        ]
+        expected = [("states:ListExecutions", {"Ref": machine})] if name == "discover" else []
+        assert states == expected, name
+    # In a policy of its own, which the function does not wait for: the state machine names the function,
+    # so a dependency of the function on it would be a cycle (cfn-lint's E3004 checks the whole template).
+    (policy,) = [
+        lid
+        for lid, r in of_type(template, "AWS::IAM::Policy").items()
+        if "states:ListExecutions" in json.dumps(r["Properties"]["PolicyDocument"])
+    ]
+    (discover,) = [
+        lid
+        for lid, r in of_type(template, "AWS::Lambda::Function").items()
+        if ".discover." in r["Properties"]["Handler"]
+    ]
+    assert policy not in template["Resources"][discover].get("DependsOn", [])
+
+
 def test_no_function_role_uses_a_managed_policy_and_each_writes_only_its_own_logs(template: dict[str, Any]) -> None:
     for name, function in functions(template).items():
         role = role_of(template, name)

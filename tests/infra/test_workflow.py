@@ -51,15 +51,35 @@ def definition() -> dict[str, Any]:
 def test_the_run_is_discover_map_finalize_alert(definition: dict[str, Any]) -> None:
     states = definition["States"]
     assert definition["StartAt"] == "Discover"
-    assert states["Discover"]["Next"] == "CollectBatches"
+    assert states["Discover"]["Next"] == "OneRunAtATime"
+    assert states["OneRunAtATime"]["Default"] == "CollectBatches"
     assert states["CollectBatches"]["Next"] == "Finalize"
     assert states["Finalize"]["Next"] == "Alert"
     assert states["Alert"]["Next"] == "Done"
     assert states["Discover"]["Parameters"]["Payload"] == {
         "run_id.$": "$$.Execution.Name",
         "started_at.$": "$$.Execution.StartTime",
+        "state_machine_arn.$": "$$.StateMachine.Id",
+        "execution_arn.$": "$$.Execution.Id",
         "options.$": "$",
     }
+    # discover's answer is the state: {"skipped": false, "run": …} (or {"skipped": true, "run_in_progress": …})
+    assert states["Discover"]["OutputPath"] == "$.Payload"
+    assert "ResultPath" not in states["Discover"]
+    assert "ResultSelector" not in states["Discover"]
+
+
+def test_a_run_started_while_another_is_in_progress_ends_in_a_succeed_state_that_says_so(
+    definition: dict[str, Any],
+) -> None:
+    states = definition["States"]
+    assert states["OneRunAtATime"]["Type"] == "Choice"
+    assert states["OneRunAtATime"]["Choices"] == [
+        {"Variable": "$.skipped", "BooleanEquals": True, "Next": "SkippedAnotherRunInProgress"}
+    ]
+    # A Succeed: an overlap is expected, not a failure (no failed-execution alarm, no "run failed" message)
+    assert states["SkippedAnotherRunInProgress"]["Type"] == "Succeed"
+    assert "Catch" not in states["OneRunAtATime"]
 
 
 def test_every_stage_retries_lambda_errors_with_jitter_and_catches_to_a_notification(

@@ -18,7 +18,13 @@ from lambdas.collector.settings import Pace
 from tests.collector_run import BUCKET
 from tests.helpers import ou_id
 
-EVENT = DiscoverEvent(run_id="run-1", started_at=datetime(2026, 11, 24, 23, 59, tzinfo=UTC))
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:collector"
+EVENT = DiscoverEvent(
+    run_id="run-1",
+    started_at=datetime(2026, 11, 24, 23, 59, tzinfo=UTC),
+    state_machine_arn=MACHINE,
+    execution_arn=MACHINE.replace(":stateMachine:", ":execution:") + ":run-1",
+)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from iam_report_emulator.access_reports import ACCESS_DENIED, INVALID_PATH, INVALID_POLICY
 from iam_report_emulator.permissions import reads_needed
-from lambdas.collector.insight.unused import Findings, ProblemJob, TargetFindings, UnusedService
+from lambdas.collector.insight.unused import Findings, ProblemJob, StaleTarget, TargetFindings, UnusedService
 from lambdas.collector.notify.alert_message import (
     SNS_MAX_BYTES,
     AlertMessage,
@@ -341,3 +341,34 @@ def test_fix_lines_for_10_000_failed_jobs_stay_under_the_sns_limit() -> None:
     assert 0 < shown < 500
     assert big.body.count(f"    fix: allow {role} ") == shown
     assert f"... and {10_000 - shown} more jobs (see report_jobs)" in big.body
+
+
+def stale_target(account: int, age: int | None) -> StaleTarget:
+    account_id = f"{account:012d}"
+    return StaleTarget(
+        target_path=f"{OU}/{account_id}",
+        target_type="ACCOUNT",
+        target_id=account_id,
+        target_name=f"account {account}",
+        policy_id=None,
+        data_age_days=age,
+        collected_at=None if age is None else AS_OF - timedelta(days=age),
+    )
+
+
+def test_stale_targets_get_a_short_section_a_warning_and_stay_within_the_size_limit() -> None:
+    # Given findings with nothing unused but targets whose data is older than a 7-day cadence
+    stale = tuple(stale_target(n, None if n == 1 else 8 + n) for n in range(1, 20_000))
+    findings = Findings(AS_OF, 90, 3, True, (), (), stale=stale, stale_after_days=7)
+    # When composed within a small budget
+    message = compose(findings, organization_id=ORG, dt=DT, run_id=RUN, max_targets=3, top_services=5, max_bytes=4_000)
+    # Then it warns, says how many, lists the first three and counts the rest
+    assert severity_of(findings) is Severity.WARNING
+    assert should_publish(findings, min_unused=1, always_send_summary=False)
+    assert "19999 stale" in message.subject
+    assert "19999 targets with data older than 7 days" in message.body
+    assert "STALE DATA (19999)" in message.body
+    assert "account 1 (ACCOUNT 000000000001, all SCPs): never collected" in message.body
+    assert "account 2 (ACCOUNT 000000000002, all SCPs): data 10 days old (collected 2026-11-14)" in message.body
+    assert "... and 19996 more stale targets" in message.body
+    assert message.size_bytes <= 4_000

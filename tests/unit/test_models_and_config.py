@@ -50,7 +50,12 @@ SNAPSHOT = {
     "replaced_files": 0,
 }
 VALID: dict[type[BaseModel], dict[str, Any]] = {
-    DiscoverEvent: {"run_id": "run-1", "started_at": "2026-11-24T03:00:00Z"},
+    DiscoverEvent: {
+        "run_id": "run-1",
+        "started_at": "2026-11-24T03:00:00Z",
+        "state_machine_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:collector",
+        "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:collector:run-1",
+    },
     GenerateEvent: {"run": RUN, "batch": {"batch": 0, "targets": [TARGET]}},
     BatchState: {"run": RUN, "batch": 0, "jobs": [JOB], "pending": 0, "truncated": 1},
     FinalizeEvent: {"run": RUN},
@@ -75,6 +80,25 @@ BAD = [
     (DiscoverEvent, ("started_at",), "2026-11-24T03:00:00", "started_at"),
     (DiscoverEvent, ("options",), ["scope"], "options"),
     (DiscoverEvent, ("surprise",), 1, "surprise"),
+    (DiscoverEvent, ("state_machine_arn",), KeyError, "state_machine_arn"),
+    (
+        DiscoverEvent,
+        ("state_machine_arn",),
+        "arn:aws:states:us-east-1:123456789012:execution:collector:run-1",
+        "state_machine_arn",
+    ),
+    (
+        DiscoverEvent,
+        ("execution_arn",),
+        "arn:aws:states:us-east-1:123456789012:execution:other:run-1",
+        "not execution 'run-1' of",
+    ),
+    (
+        DiscoverEvent,
+        ("execution_arn",),
+        "arn:aws:states:us-east-1:123456789012:execution:collector:run-2",
+        "not execution 'run-1' of",
+    ),
     (GenerateEvent, ("batch", "targets"), [], "targets"),
     (GenerateEvent, ("batch", "targets", 0, "path"), "o-a1b2c3d4e5/r-ab12/ou-bad", "path"),
     (GenerateEvent, ("batch", "targets", 0, "id"), "222233334444", "does not end with the target id"),

@@ -64,6 +64,31 @@ def last_use(path: str, namespace: str, snapshot: Snapshot) -> tuple[datetime | 
     return when, region
 
 
+# An account the plan did not collect on either day: its report of four days before PREVIOUS is carried
+# into both snapshots, with that report's own collected_at. s3 was used 88 days before that report: used
+# as the report saw it, though 93 days before LATEST; a query judging by the row's own collected_at says so.
+CARRIED = f"{OU_A}/999900001111"
+CARRIED_AT = PREVIOUS.collected_at - timedelta(days=4)
+CARRIED_S3_USE = CARRIED_AT - timedelta(days=88)
+CARRIED_USES = {"s3": CARRIED_S3_USE, "ec2": None}
+DEFERRED = f"{OU_B}/555566667777"  # planned for a later run, never collected: no rows, a DEFERRED record
+
+
+def carried_rows(snapshot: Snapshot) -> pa.Table:
+    buffer = ColumnBuffer(ACCESS_DETAILS)
+    details = [
+        {"ServiceName": f"Service {ns}", "ServiceNamespace": ns, "LastAuthenticatedTime": when}
+        for ns, when in CARRIED_USES.items()
+    ]
+    buffer.add_access_details(job_context(CARRIED, collected_at=CARRIED_AT, run_id="run-0"), details)
+    table = buffer.to_table()
+    age = (snapshot.collected_at.date() - CARRIED_AT.date()).days
+    for name, value, kind in (("carried_forward", True, pa.bool_()), ("data_age_days", age, pa.int32())):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, table.schema.field(index), pa.array([value] * table.num_rows, kind))
+    return table
+
+
 def services_of(policy: str | None) -> list[str]:
     return SERVICES if policy is None else SERVICES[::2]  # an SCP allows fewer services
 
@@ -84,7 +109,7 @@ def access_details_of(snapshot: Snapshot) -> pa.Table:
             detail |= {"LastAuthenticatedTime": when, "Region": region, "EntityPath": when and ACCOUNT_1}
             details.append(detail)
         buffer.add_access_details(job_context(path, collected_at=snapshot.collected_at, policy=policy), details)
-    return with_dt(buffer.to_table(), snapshot)
+    return with_dt(pa.concat_tables([buffer.to_table(), carried_rows(snapshot)]), snapshot)
 
 
 JOB_OUTCOMES = {  # (path, policy, snapshot) -> (status, error code); everything else COMPLETED
@@ -106,7 +131,16 @@ def report_jobs_of(snapshot: Snapshot) -> pa.Table:
         context = job_context(path, collected_at=snapshot.collected_at, policy=policy).columns()
         outcome = {"job_status": status, "error_code": code, "error_message": code and f"{code} on {path}"}
         buffer.add_row({**context, **outcome, "rows_written": 0, "pages": 1, "iam_calls": 2})
+    context = job_context(CARRIED, collected_at=CARRIED_AT, run_id="run-0").columns()
+    buffer.add_row({**context, "job_status": "COMPLETED", "error_code": None, "error_message": None} | CARRIED_JOB)
+    if snapshot is LATEST:
+        context = job_context(DEFERRED, collected_at=snapshot.collected_at).columns()
+        buffer.add_row({**context, "job_status": "DEFERRED", "error_code": None, "error_message": None} | NO_JOB)
     return with_dt(buffer.to_table(), snapshot)
+
+
+CARRIED_JOB = {"rows_written": 2, "pages": 1, "iam_calls": 2, "carried_forward": True, "plan": "NOT_DUE"}
+NO_JOB = {"rows_written": 0, "pages": 0, "iam_calls": 0, "plan": "OVER_BUDGET"}
 
 
 def with_dt(table: pa.Table, snapshot: Snapshot) -> pa.Table:
@@ -199,7 +233,8 @@ def expected_last_access_by_account() -> list[Row]:
 
 def expected_failed_jobs() -> list[Row]:
     latest_day = max(job["dt"] for job in JOBS)
-    failed = [job for job in JOBS if job["dt"] == latest_day and job["job_status"] != "COMPLETED"]
+    settled = ("COMPLETED", "DEFERRED")  # a deferred target did not fail: the plan left it to a later run
+    failed = [job for job in JOBS if job["dt"] == latest_day and job["job_status"] not in settled]
     failed.sort(key=lambda job: (job["target_path"], job["policy_id"] or ""))
     columns = (*TARGET, "job_id", "job_status", "error_code", "error_message", "dt")
     return [pick(job, *columns) for job in failed]
@@ -247,6 +282,14 @@ def test_the_synthetic_data_covers_the_edges_the_queries_care_about() -> None:
     assert NEWLY_ALLOWED not in {row["service_namespace"] for row in newly}
     assert {DAYS, DAYS + timedelta(hours=1)} <= {age(row) for row in LATEST_ROWS}  # used at 90 days; unused after
     assert {row["policy_id"] for row in expected_unused_for_days_by_ou()} == {None, POLICY}
+    # A carried row is judged as of its own report: s3 is 93 days old by LATEST but was used as its report saw it
+    carried = {(r["service_namespace"], r["carried_forward"]) for r in LATEST_ROWS if r["target_path"] == CARRIED}
+    assert carried == {("s3", True), ("ec2", True)}
+    unused = {(r["target_path"], r["service_namespace"]) for r in expected_unused_services_latest()}
+    assert (CARRIED, "ec2") in unused
+    assert (CARRIED, "s3") not in unused
+    assert LATEST.collected_at - CARRIED_S3_USE > DAYS  # judged by the day, it would be unused
+    assert "DEFERRED" in {job["job_status"] for job in JOBS}
 
 
 def test_the_unused_and_newly_unused_queries_agree_with_the_alert() -> None:

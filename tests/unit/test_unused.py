@@ -313,3 +313,50 @@ def test_the_findings_match_a_row_by_row_reference_on_random_snapshots() -> None
     )
     assert findings.unused_services == sum(len(names) for names in expected.values())
     assert findings.newly_unused_services > 0  # the data exercises the comparison at all
+
+
+def carried(table: pa.Table) -> pa.Table:
+    """The rows as finalize carries them forward from an earlier report."""
+    index = table.schema.get_field_index("carried_forward")
+    return table.set_column(index, table.schema.field(index), pa.array([True] * table.num_rows))
+
+
+def test_a_carried_row_is_judged_against_its_own_collected_at_and_is_never_newly_unused() -> None:
+    # Given an account's report of 5 days ago, carried into today's snapshot, and the same in yesterday's
+    collected = AS_OF - timedelta(days=5)
+    uses = [(ACCOUNT, None, "s3", collected - timedelta(days=DAYS - 2)), (ACCOUNT, None, "ec2", None)]
+    current = carried(access_details(uses, collected_at=collected))
+    # When compared with a previous snapshot in which ec2 was (say, by an older report) in use
+    previous = access_details([(ACCOUNT, None, "ec2", PREVIOUS_AS_OF)], collected_at=PREVIOUS_AS_OF)
+    findings = find(current, previous)
+    # Then s3, used 88 days before its report, is not unused (as of today it would be 93 days)
+    assert unused_by_target(findings) == {(ACCOUNT, None): {"ec2"}}
+    # And nothing carried is newly unused: the carried row says nothing new since the previous snapshot
+    assert findings.newly_unused_services == 0
+    # While the same rows collected fresh today would be newly unused
+    assert find(access_details([(ACCOUNT, None, "ec2", None)]), previous).newly_unused_services == 1
+
+
+def test_data_older_than_the_cadence_and_deferred_targets_are_stale_and_not_problem_jobs() -> None:
+    # Given today's report_jobs: a fresh account, one carried 6 days, one carried 9 days, one deferred unseen
+    fresh, six, nine, deferred = (f"{OU}/{n * 111111111111:012d}" for n in range(1, 5))
+    jobs = pa.concat_tables(
+        [
+            report_jobs([(fresh, JobStatus.COMPLETED, None, None)]),
+            with_age(report_jobs([(six, JobStatus.COMPLETED, None, None)]), 6),
+            with_age(report_jobs([(nine, JobStatus.COMPLETED, None, None)]), 9),
+            report_jobs([(deferred, JobStatus.DEFERRED, None, None)]),
+        ]
+    )
+    # When judged with a cadence of 7 days
+    findings = find_unused(access_details([]), None, jobs, as_of=AS_OF, unused_after_days=DAYS, stale_after_days=7)
+    # Then the deferred one (never collected) and the 9-day-old one are stale, oldest first; no problem job
+    assert [(t.target_path, t.data_age_days) for t in findings.stale] == [(deferred, None), (nine, 9)]
+    assert findings.problem_jobs == 0
+    # And without a cadence nothing is judged stale
+    assert find_unused(access_details([]), None, jobs, as_of=AS_OF, unused_after_days=DAYS).stale == ()
+
+
+def with_age(jobs: pa.Table, days: int) -> pa.Table:
+    index = jobs.schema.get_field_index("data_age_days")
+    return jobs.set_column(index, jobs.schema.field(index), pa.array([days] * jobs.num_rows, pa.int32()))

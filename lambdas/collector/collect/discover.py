@@ -7,6 +7,10 @@ each OU with `ListOrganizationalUnitsForParent`, each parent's accounts with
 Selection: `scope` picks the target types; `include_ids` keeps only the named entities and their
 subtrees, `exclude_ids` removes them with their subtrees; with `policy_ids`, each target gets one
 report per policy. The management account is left out unless asked for: SCPs never apply to it.
+
+The selected targets then go through the run's collection plan (`collect.plan`): root and OUs every
+run, accounts on their cadence within the run's budget. The manifest holds the planned targets;
+`runs/{run}/plan.json` holds every target with its reason, for finalize to carry the rest forward.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lambdas.collector.collect.plan import capacity, make_plan, read_history
 from lambdas.collector.config import DiscoverSettings
 from lambdas.collector.errors import TargetSelectionError
 from lambdas.collector.models import Batch, DiscoverEvent, RunContext, Target, TargetType
 from lambdas.collector.names import Layout
+from lambdas.collector.observability import logger
 from lambdas.collector.store.storage import put_json
 
 if TYPE_CHECKING:
@@ -142,8 +148,24 @@ def discover(
     the state machine carries."""
     settings = settings.for_run(event.options)
     tree = walk_organization(organizations)
-    targets = select_targets(tree, settings)
+    selected = select_targets(tree, settings)
     layout = Layout(settings.data_prefix)
+    dt = event.started_at.date()
+    plan = make_plan(
+        selected,
+        read_history(s3, settings.data_bucket, layout, dt.isoformat()),
+        today=dt,
+        refresh_days=settings.account_refresh_days,
+        capacity=capacity(
+            settings.run_budget_seconds,
+            settings.poll_initial_wait_seconds,
+            settings.iam_max_jobs_in_progress,
+            settings.iam_calls_per_second,
+        ),
+    )
+    targets = plan.planned
+    logger.info("collection plan", extra={"selected": len(selected), **plan.counts()})
+    put_json(s3, settings.data_bucket, layout.plan(event.run_id), plan.as_json())
     # No more batches at once than IAM admits jobs: with a cap of one, one batch, one job at a time.
     lanes = min(settings.max_concurrency, settings.iam_max_jobs_in_progress)
     manifest = batches(targets, settings.batch_size, lanes)
@@ -152,7 +174,7 @@ def discover(
     put_json(s3, settings.data_bucket, key, [batch.model_dump(mode="json") for batch in manifest])
     run = RunContext(
         run_id=event.run_id,
-        dt=event.started_at.date().isoformat(),
+        dt=dt.isoformat(),
         collected_at=event.started_at,
         organization_id=tree.organization_id,
         bucket=settings.data_bucket,
@@ -164,6 +186,7 @@ def discover(
         calls_per_second=rate / min(lanes, len(manifest)),
         jobs_in_progress=max(1, settings.iam_max_jobs_in_progress // min(lanes, len(manifest))),
         report_role_arn=settings.report_role_arn,
+        stale_after_days=settings.account_refresh_days,
     )
     known = {entity.id for entity in tree.entities}
     return Discovery(

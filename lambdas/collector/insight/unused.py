@@ -25,10 +25,10 @@ from lambdas.collector.store.schema import ACCESS_DETAILS
 
 _TARGET_COLUMNS = ["target_path", "target_type", "target_id", "target_name", "policy_id"]
 _SERVICE_COLUMNS = ["service_namespace", "service_name", "last_authenticated_time"]
-ACCESS_COLUMNS = ["collected_at", *_TARGET_COLUMNS, *_SERVICE_COLUMNS]
+ACCESS_COLUMNS = ["collected_at", "carried_forward", *_TARGET_COLUMNS, *_SERVICE_COLUMNS]
 # What the previous snapshot is compared on: whether each (target, namespace) was in use then.
 PREVIOUS_COLUMNS = ["collected_at", "target_path", "policy_id", "service_namespace", "last_authenticated_time"]
-JOB_COLUMNS = [*_TARGET_COLUMNS, "job_status", "error_code", "error_message"]
+JOB_COLUMNS = [*_TARGET_COLUMNS, "job_status", "error_code", "error_message", "collected_at", "data_age_days"]
 
 # Joins never match null keys, so the all-SCPs report (policy_id null) is keyed as "" (no SCP id is empty).
 _POLICY = "_policy"
@@ -73,6 +73,19 @@ class ProblemJob:
 
 
 @dataclass(frozen=True)
+class StaleTarget:
+    """A target whose data in the snapshot is older than the cadence, or that was never collected."""
+
+    target_path: str
+    target_type: str
+    target_id: str
+    target_name: str | None
+    policy_id: str | None
+    data_age_days: int | None  # None: deferred by the plan, never collected
+    collected_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Findings:
     """What the alert reports about one snapshot; the totals are over all targets, not only those kept."""
 
@@ -82,6 +95,8 @@ class Findings:
     compared_with_previous: bool
     targets: tuple[TargetFindings, ...]  # most unused first, then by path
     problems: tuple[ProblemJob, ...]
+    stale: tuple[StaleTarget, ...] = ()  # oldest first, never collected before all
+    stale_after_days: int | None = None
 
     @property
     def targets_with_unused(self) -> int:
@@ -110,18 +125,22 @@ def find_unused(
     allowlist: frozenset[str] = frozenset(),
     allowlist_by_target: Mapping[str, frozenset[str]] | None = None,
     services_per_target: int | None = None,
+    stale_after_days: int | None = None,
 ) -> Findings:
     """Unused and newly unused services per target of `current`, and the run's problem jobs.
 
-    A service is unused when never used in the tracking period or last used before
-    `as_of - unused_after_days`; `previous` is judged against its own `collected_at`. Allowlisted
+    A service is unused when never used in the tracking period or last used more than
+    `unused_after_days` before its row's own `collected_at` (a row carried forward from an earlier
+    report is judged as of that report, like `previous`). A carried row is yesterday's row again, so
+    it is never newly unused. Targets whose data is older than `stale_after_days` (and targets the
+    plan deferred before they were ever collected) are listed as stale. Allowlisted
     namespaces (globally, or for a target id and its subtree) are left out before anything is counted.
     `services_per_target` bounds the services kept per target (the counts stay complete).
     """
     window = timedelta(days=unused_after_days)
     # Only the key and service columns travel through filter and sort; names come once per target.
-    rows = _keyed(current.select(["target_path", "policy_id", *_SERVICE_COLUMNS]))
-    unused_now = _unused(rows["last_authenticated_time"], pa.scalar(as_of - window, _TIME))
+    rows = _keyed(current.select(["target_path", "policy_id", "collected_at", "carried_forward", *_SERVICE_COLUMNS]))
+    unused_now = _unused(rows["last_authenticated_time"], pc.subtract(rows["collected_at"], _duration(window)))
     # One filter with one combined mask: every filter copies the surviving rows' strings.
     unused = rows.filter(pc.and_(unused_now, pc.invert(_allowlisted(rows, allowlist, allowlist_by_target or {}))))
     targets = _targets(current)
@@ -132,7 +151,13 @@ def find_unused(
         compared_with_previous=previous is not None,
         targets=_per_target(unused, _newly_unused(unused, previous, window), targets, services_per_target),
         problems=_problem_jobs(jobs),
+        stale=_stale(jobs, stale_after_days),
+        stale_after_days=stale_after_days,
     )
+
+
+def _duration(window: timedelta) -> Any:
+    return pa.scalar(window, pa.duration("us"))
 
 
 def _keyed(table: pa.Table) -> pa.Table:
@@ -178,10 +203,11 @@ def _newly_unused(unused: pa.Table, previous: pa.Table | None, window: timedelta
         return unused.select(SERVICE_KEY).slice(0, 0)
     before = _keyed(previous.select(PREVIOUS_COLUMNS))
     # Each row against its own run's time: the previous snapshot is judged as it stood then.
-    cutoff = pc.subtract(before["collected_at"], pa.scalar(window, pa.duration("us")))
+    cutoff = pc.subtract(before["collected_at"], _duration(window))
     used = before.filter(pc.greater_equal(before["last_authenticated_time"], cutoff)).select(SERVICE_KEY)
+    fresh = unused.filter(pc.invert(unused["carried_forward"]))  # a carried row is the previous row again
     # A semi join keeps each unused row at most once, however often the key repeats in `used`.
-    return unused.select(SERVICE_KEY).join(used, keys=SERVICE_KEY, join_type="left semi")
+    return fresh.select(SERVICE_KEY).join(used, keys=SERVICE_KEY, join_type="left semi")
 
 
 def _per_target(
@@ -249,7 +275,8 @@ def _namespaces_by_target(rows: pa.Table) -> dict[tuple[str, str], list[str]]:
 
 
 def _problem_jobs(jobs: pa.Table) -> tuple[ProblemJob, ...]:
-    problems = jobs.select(JOB_COLUMNS).filter(pc.not_equal(jobs["job_status"], JobStatus.COMPLETED.value))
+    settled = pa.array([JobStatus.COMPLETED.value, JobStatus.DEFERRED.value], pa.string())
+    problems = jobs.select(JOB_COLUMNS).filter(pc.invert(pc.is_in(jobs["job_status"], value_set=settled)))
     problems = problems.sort_by([("target_path", "ascending", "at_end"), ("policy_id", "ascending", "at_start")])
     return tuple(
         ProblemJob(
@@ -264,3 +291,29 @@ def _problem_jobs(jobs: pa.Table) -> tuple[ProblemJob, ...]:
         )
         for row in problems.to_pylist()
     )
+
+
+def _stale(jobs: pa.Table, stale_after_days: int | None) -> tuple[StaleTarget, ...]:
+    """COMPLETED records older than the cadence, and DEFERRED ones (never collected); oldest first."""
+    if stale_after_days is None:
+        return ()
+    status = jobs["job_status"]
+    old = pc.and_(pc.equal(status, JobStatus.COMPLETED.value), pc.greater(jobs["data_age_days"], stale_after_days))
+    rows = jobs.filter(pc.or_(old, pc.equal(status, JobStatus.DEFERRED.value))).to_pylist()
+    found = [
+        StaleTarget(
+            target_path=row["target_path"],
+            target_type=row["target_type"],
+            target_id=row["target_id"],
+            target_name=row["target_name"],
+            policy_id=row["policy_id"],
+            data_age_days=None if row["job_status"] == JobStatus.DEFERRED.value else row["data_age_days"],
+            collected_at=None if row["job_status"] == JobStatus.DEFERRED.value else row["collected_at"],
+        )
+        for row in rows
+    ]
+    never = 1 << 30
+    found.sort(
+        key=lambda t: (-(never if t.data_age_days is None else t.data_age_days), t.target_path, t.policy_id or "")
+    )
+    return tuple(found)

@@ -40,6 +40,7 @@ def send_alert(event: AlertEvent, settings: AlertSettings, s3: S3Client, sns: SN
         allowlist_by_target={target: frozenset(names) for target, names in settings.allowlist_by_target.items()},
         # The message shows at most this many services per target; keeping more would only cost memory.
         services_per_target=settings.alert_top_services,
+        stale_after_days=run.stale_after_days,
     )
     count(Metric.UNUSED_SERVICES, findings.unused_services)
     count(Metric.NEWLY_UNUSED_SERVICES, findings.newly_unused_services)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeAlias
 
-from lambdas.collector.insight.unused import Findings, ProblemJob, TargetFindings, UnusedService
+from lambdas.collector.insight.unused import Findings, ProblemJob, StaleTarget, TargetFindings, UnusedService
 from lambdas.collector.notify.fixes import fix_for
 
 if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
@@ -33,7 +33,7 @@ MessageAttributes: TypeAlias = "dict[str, MessageAttributeValueTypeDef]"
 
 class Severity(StrEnum):
     CRITICAL = "CRITICAL"  # report jobs did not complete: the snapshot misses targets
-    WARNING = "WARNING"  # services became unused since the previous snapshot
+    WARNING = "WARNING"  # services became unused since the previous snapshot, or data is older than the cadence
     NOTICE = "NOTICE"  # services unused, nothing new
     INFO = "INFO"  # a summary with nothing to report
 
@@ -58,7 +58,7 @@ class AlertMessage:
 def severity_of(findings: Findings) -> Severity:
     if findings.problem_jobs:
         return Severity.CRITICAL
-    if findings.newly_unused_services:
+    if findings.newly_unused_services or findings.stale:
         return Severity.WARNING
     if findings.unused_services:
         return Severity.NOTICE
@@ -66,10 +66,12 @@ def severity_of(findings: Findings) -> Severity:
 
 
 def should_publish(findings: Findings, *, min_unused: int, always_send_summary: bool) -> bool:
-    """Problem jobs and newly unused services always alert; unused services once there are `min_unused`."""
+    """Problem jobs, newly unused services and stale data always alert; unused services once there are
+    `min_unused`."""
     return (
         always_send_summary
         or findings.problem_jobs > 0
+        or bool(findings.stale)
         or findings.newly_unused_services > 0
         or findings.unused_services >= min_unused
     )
@@ -102,6 +104,7 @@ def compose(
     body = _Body(max_bytes - head.size_bytes)
     body.add(_headline(findings, organization_id, dt, run_id))
     _add_problem_jobs(body, findings.problems, max_targets, reporter_role)
+    _add_stale(body, findings.stale, findings.stale_after_days, max_targets)
     _add_targets(body, findings, max_targets, top_services)
     return AlertMessage(subject, body.text() + footer, attributes, severity)
 
@@ -133,6 +136,8 @@ def _subject(findings: Findings, organization_id: str, dt: str) -> str:
         parts.append(f"{findings.newly_unused_services} newly unused")
     if findings.problem_jobs:
         parts.append(_plural(findings.problem_jobs, "failed job"))
+    if findings.stale:
+        parts.append(f"{len(findings.stale)} stale")
     text = f"Org access {organization_id} {dt}: {', '.join(parts) or 'nothing to report'}"
     # SNS rejects control characters, and some mail paths mangle non-ASCII subjects.
     text = _CONTROL.sub(" ", text).encode("ascii", "replace").decode("ascii")
@@ -168,6 +173,10 @@ def _headline(findings: Findings, organization_id: str, dt: str, run_id: str) ->
     else:
         lines.append("  no previous snapshot to compare with")
     lines.append(f"  {_plural(findings.problem_jobs, 'report job')} not completed")
+    if findings.stale_after_days is not None:
+        lines.append(
+            f"  {_plural(len(findings.stale), 'target')} with data older than {findings.stale_after_days} days"
+        )
     if not findings.unused_services and not findings.problem_jobs:
         lines += ["", "Nothing to report: no unused services, and every report job completed."]
     return "\n".join(lines)
@@ -188,6 +197,25 @@ def _add_problem_jobs(body: _Body, problems: Iterable[ProblemJob], max_jobs: int
         shown += 1
     if shown < len(problems):
         body.add(f"  ... and {len(problems) - shown} more jobs (see report_jobs)", closing=True)
+
+
+def _add_stale(body: _Body, stale: tuple[StaleTarget, ...], after_days: int | None, max_targets: int) -> None:
+    if not stale or not body.add(
+        f"\nSTALE DATA ({len(stale)}): older than {after_days} days, or never collected; oldest first"
+    ):
+        return
+    shown = 0
+    for target in stale[:max_targets]:
+        age = (
+            "never collected (deferred by the collection plan)"
+            if target.data_age_days is None or target.collected_at is None
+            else f"data {target.data_age_days} days old (collected {target.collected_at:%Y-%m-%d})"
+        )
+        if not body.add(f"- {_target_label(target)}: {age}"):
+            break
+        shown += 1
+    if shown < len(stale):
+        body.add(f"  ... and {_plural(len(stale) - shown, 'more stale target')}", closing=True)
 
 
 def _add_targets(body: _Body, findings: Findings, max_targets: int, top_services: int) -> None:
@@ -227,7 +255,7 @@ def _target_header(target: TargetFindings, top_services: int) -> str:
     return "\n".join(lines)
 
 
-def _target_label(target: TargetFindings | ProblemJob) -> str:
+def _target_label(target: TargetFindings | ProblemJob | StaleTarget) -> str:
     name = _clean(target.target_name or target.target_id)
     policy = f"SCP {target.policy_id}" if target.policy_id else "all SCPs"
     return f"{name} ({target.target_type} {target.target_id}, {policy})"

@@ -69,8 +69,10 @@ class ColumnBuffer:
 
     def __init__(self, dataset: Dataset = ACCESS_DETAILS) -> None:
         self.dataset = dataset
-        self.repeated = [name for name in dataset.column_names if name in CONTEXT_COLUMNS]
-        self.columns: dict[str, list[Any]] = {name: [] for name in dataset.column_names if name not in CONTEXT_COLUMNS}
+        # The job's context, and the columns the snapshot sets (kept at their default here), repeat per row.
+        self.defaults = dataset.defaults
+        self.repeated = [name for name in dataset.column_names if name in CONTEXT_COLUMNS or name in self.defaults]
+        self.columns: dict[str, list[Any]] = {name: [] for name in dataset.column_names if name not in self.repeated}
         self._runs: list[tuple[Mapping[str, Any], int]] = []
         self._rows = 0
 
@@ -106,7 +108,9 @@ class ColumnBuffer:
 
     def _repeat(self, values: Mapping[str, Any], count: int) -> None:
         if count:
-            self._runs.append(({name: values[name] for name in self.repeated}, count))
+            defaults = self.defaults
+            once = {name: values[name] if name in values else defaults[name] for name in self.repeated}
+            self._runs.append((once, count))
             self._rows += count
 
     def to_table(self) -> pa.Table:

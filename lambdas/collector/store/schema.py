@@ -4,12 +4,16 @@ The Parquet writer, the Glue table definitions and the local SQL engine all read
 here; there is no second list. Each column has a logical type from which the Arrow type (Parquet)
 and the Hive/Glue type (Athena) are derived. Both datasets are partitioned by `dt` (YYYY-MM-DD),
 which lives in the S3 key (`dt=…/`), not in the files.
+
+A column with a `default` is one the day's snapshot sets (finalize) and a run's parts leave at the
+default; a file written before the column existed reads as the default too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import pyarrow as pa
 
@@ -27,6 +31,8 @@ _ARROW = {
     Kind.INT: pa.int32(),
     Kind.BOOL: pa.bool_(),
 }
+REQUIRED: Any = object()  # a column every row must set
+
 _GLUE = {Kind.STRING: "string", Kind.TIMESTAMP: "timestamp", Kind.INT: "int", Kind.BOOL: "boolean"}
 
 
@@ -36,6 +42,7 @@ class Column:
     kind: Kind
     comment: str
     nullable: bool = False
+    default: Any = REQUIRED  # the value of a row that does not set it
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -60,6 +67,11 @@ class Dataset:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The columns a row may leave out, with the value it then has."""
+        return {c.name: c.default for c in self.columns if c.default is not REQUIRED}
+
 
 STR, TS, INT, BOOL = Kind.STRING, Kind.TIMESTAMP, Kind.INT, Kind.BOOL
 
@@ -76,6 +88,10 @@ _JOB_COLUMNS = (
     Column("job_id", STR, "IAM report job id", nullable=True),
     Column("job_creation_date", TS, "IAM JobCreationDate", nullable=True),
     Column("job_completion_date", TS, "IAM JobCompletionDate", nullable=True),
+    # Every day's partition holds every target: collected by the day's run, or carried forward from
+    # its latest earlier report (that report's run_id, job and collected_at kept).
+    Column("carried_forward", BOOL, "true: carried from an earlier report, not collected this run", default=False),
+    Column("data_age_days", INT, "days from the report's collected_at to the partition's dt", default=0),
 )
 
 ACCESS_DETAILS = Dataset(
@@ -101,7 +117,16 @@ REPORT_JOBS = Dataset(
     "report_jobs",
     (
         *_JOB_COLUMNS,
-        Column("job_status", STR, "COMPLETED | FAILED | TIMED_OUT | NOT_STARTED"),
+        Column(
+            "plan",
+            STR,
+            "why the run planned the target (ROOT_OR_OU, NEW, OU_CHANGED, DUE) or deferred it (NOT_DUE, OVER_BUDGET)",
+            nullable=True,
+            default=None,
+        ),
+        Column(
+            "job_status", STR, "COMPLETED | FAILED | TIMED_OUT | NOT_STARTED | INCOMPLETE | NOT_COLLECTED | DEFERRED"
+        ),
         Column("services_accessible", INT, "NumberOfServicesAccessible", nullable=True),
         Column("services_not_accessed", INT, "NumberOfServicesNotAccessed", nullable=True),
         Column("rows_written", INT, "access_details rows written for the job"),

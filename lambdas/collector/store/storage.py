@@ -65,6 +65,9 @@ def get_table(s3: S3Client, bucket: str, key: str, dataset: Dataset, columns: li
     table = pq.read_table(io.BytesIO(body), columns=columns)
     schema = dataset.arrow_schema
     wanted = pa.schema([schema.field(name) for name in columns]) if columns else schema
+    for name, value in dataset.defaults.items():  # a file written before the column existed
+        if name in wanted.names and name not in table.column_names:
+            table = table.append_column(name, pa.array([value] * table.num_rows, schema.field(name).type))
     return table.select(wanted.names).cast(wanted)
 
 

@@ -1,0 +1,131 @@
+"""The collection plan over consecutive days, on the emulator's clock: day 1 collects every target, later
+days root, OUs and the accounts that are due, and every day's partition holds every target exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from iam_report_emulator.access_reports import AccessReportStore
+from iam_report_emulator.seed import OrganizationSpec
+from tests.collector_run import run_by_hand, snapshot
+from tests.helpers import organization_targets, ou_id
+
+DAY = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+
+
+def once_per_target(details: pa.Table, jobs: pa.Table) -> dict[tuple[str, str | None], dict[str, Any]]:
+    """The day's COMPLETED record per target, checking that each target's rows come from exactly that one job."""
+    completed = jobs.filter(pc.equal(jobs["job_status"], "COMPLETED")).to_pylist()
+    by_target = {(r["target_path"], r["policy_id"]): r for r in completed}
+    assert len(by_target) == len(completed), "a target with two completed records on one day"
+    jobs_of = Counter(
+        (row["target_path"], row["job_id"]) for row in details.select(["target_path", "job_id"]).to_pylist()
+    )
+    assert len({path for path, _ in jobs_of}) == len(jobs_of), "a target with rows of two reports on one day"
+    assert {path for path, _ in jobs_of} <= {path for path, _ in by_target}
+    for (path, _), record in by_target.items():  # a report of zero services has no rows
+        assert jobs_of[path, record["job_id"]] == record["services_accessible"]
+    return by_target
+
+
+def day(n: int) -> tuple[str, datetime]:
+    when = DAY + timedelta(days=n)
+    return when.date().isoformat(), when
+
+
+def test_day_one_collects_all_then_root_ous_and_due_accounts_and_every_day_is_complete(
+    s3: Any, demo_org: OrganizationSpec
+) -> None:
+    targets = organization_targets(demo_org)
+    always = 1 + len(demo_org.ous)
+    # Day 1: nothing collected before, so every account is new
+    first = run_by_hand(s3, "day-1", DAY)
+    assert first.run["targets"] == targets
+    day1 = once_per_target(*snapshot(s3, day(0)[0]))
+    assert len(day1) == targets
+    assert {r["plan"] for r in day1.values() if r["target_type"] == "ACCOUNT"} == {"NEW"}
+    # Day 2 (cadence 7): root and OUs collected, accounts carried forward with their own collected_at
+    dt2, when2 = day(1)
+    second = run_by_hand(s3, "day-2", when2)
+    assert second.run["targets"] == always
+    details, jobs = snapshot(s3, dt2)
+    day2 = once_per_target(details, jobs)
+    assert len(day2) == targets
+    assert jobs.num_rows == targets
+    for key, record in day2.items():
+        if record["target_type"] == "ACCOUNT":
+            assert (record["carried_forward"], record["data_age_days"], record["plan"]) == (True, 1, "NOT_DUE")
+            assert (record["run_id"], record["job_id"]) == (day1[key]["run_id"], day1[key]["job_id"])
+            assert record["collected_at"] == DAY
+        else:
+            assert (record["carried_forward"], record["data_age_days"], record["plan"]) == (False, 0, "ROOT_OR_OU")
+            assert record["run_id"] == "day-2"
+    carried = details.filter(details["carried_forward"])
+    assert set(carried["target_type"].to_pylist()) == {"ACCOUNT"}
+    assert set(carried["collected_at"].to_pylist()) == {DAY}
+    assert set(carried["data_age_days"].to_pylist()) == {1}
+    assert set(details.filter(pc.invert(details["carried_forward"]))["data_age_days"].to_pylist()) == {0}
+    # Days 3 to 6 carry the accounts again; day 7 (data 6 days old, cadence 7) collects them all
+    for n in range(2, 7):
+        dt, when = day(n)
+        run = run_by_hand(s3, f"day-{n + 1}", when)
+        records = once_per_target(*snapshot(s3, dt))
+        assert len(records) == targets
+        accounts = [r for r in records.values() if r["target_type"] == "ACCOUNT"]
+        if n < 6:
+            assert run.run["targets"] == always
+            assert {r["data_age_days"] for r in accounts} == {n}
+        else:
+            assert run.run["targets"] == targets
+            assert {(r["plan"], r["data_age_days"], r["carried_forward"]) for r in accounts} == {("DUE", 0, False)}
+
+
+def test_what_does_not_fit_the_budget_is_deferred_and_is_the_next_runs_first_work(
+    s3: Any, demo_org: OrganizationSpec
+) -> None:
+    targets = organization_targets(demo_org)
+    always = 1 + len(demo_org.ous)
+    # A budget of 60 s at 10 s per report (one job at a time) fits six targets: root and OUs always, few accounts
+    tight = {"run_budget_seconds": 60, "poll_initial_wait_seconds": 10}
+    fits = max(0, 6 - always)
+    run = run_by_hand(s3, "day-1", DAY, options=tight)
+    assert run.run["targets"] == always + fits
+    _, jobs = snapshot(s3, "2026-11-24")
+    assert jobs.num_rows == targets  # every target recorded: the deferred ones as DEFERRED
+    deferred = jobs.filter(pc.equal(jobs["job_status"], "DEFERRED"))
+    assert deferred.num_rows == targets - always - fits
+    assert set(deferred["plan"].to_pylist()) == {"OVER_BUDGET"}
+    waiting = set(deferred["target_path"].to_pylist())
+    # The next day, with room enough, the deferred accounts are collected first (as new), the rest is not due
+    dt2, when2 = day(1)
+    run_by_hand(s3, "day-2", when2)
+    records = once_per_target(*snapshot(s3, dt2))
+    assert len(records) == targets
+    assert {path for (path, _), r in records.items() if r["plan"] == "NEW"} == waiting
+    assert all(not r["carried_forward"] for (path, _), r in records.items() if path in waiting)
+
+
+def test_a_planned_target_that_fails_keeps_its_failure_record_and_carries_its_latest_rows(
+    s3: Any, demo_org: OrganizationSpec, store: AccessReportStore
+) -> None:
+    run_by_hand(s3, "day-1", DAY)
+    sandbox = demo_org.path(ou_id(demo_org, "Sandbox"))
+    store.configure(failing_paths=frozenset({sandbox}))
+    dt2, when2 = day(1)
+    run_by_hand(s3, "day-2", when2)
+    details, jobs = snapshot(s3, dt2)
+    records = once_per_target(details, jobs)
+    assert len(records) == organization_targets(demo_org)
+    sandbox_jobs = jobs.filter(pc.equal(jobs["target_path"], sandbox)).to_pylist()
+    assert sorted((r["run_id"], r["job_status"], r["carried_forward"]) for r in sandbox_jobs) == [
+        ("day-1", "COMPLETED", True),
+        ("day-2", "FAILED", False),
+    ]
+    rows = details.filter(pc.equal(details["target_path"], sandbox))
+    assert set(rows["run_id"].to_pylist()) == {"day-1"}
+    assert set(rows["data_age_days"].to_pylist()) == {1}
