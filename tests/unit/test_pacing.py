@@ -202,13 +202,14 @@ def test_a_slow_job_backs_off_inside_the_invocation_then_goes_back_to_the_state_
     clock = FakeClock()
     iam, s3 = FakeIam(clock, latency=1_000), FakeS3()
     result = start_batch(_state(1, initial_wait=5), as_iam(iam), as_s3(s3), clock.budget(None))
-    # Polled when due (5 s), then after 5 s and 10 s; the next wait, 20 s, is the Wait state's
-    assert iam.count("in progress") == 3
-    assert (result.state.jobs[0].polls, result.state.wait_seconds) == (3, 20)
-    clock.sleep(20)  # the Wait state
+    # Polled when due (5 s), then each time it has run half as long again: at 7.5, 11.25, 16.9 and 25.3 s;
+    # the next wait, 12.7 s, is over the inline wait (10 s): the Wait state's, in whole seconds
+    assert iam.count("in progress") == 5
+    assert (result.state.jobs[0].polls, result.state.wait_seconds) == (5, 13)
+    clock.sleep(13)  # the Wait state
     again = poll_batch(result.state, as_iam(iam), as_s3(s3), clock.budget(None))
-    assert iam.count("in progress") == 4
-    assert (again.state.jobs[0].polls, again.state.wait_seconds) == (4, 40)
+    assert iam.count("in progress") == 6  # at 38.3 s; next at 57.4 s
+    assert (again.state.jobs[0].polls, again.state.wait_seconds) == (6, 20)
 
 
 def test_a_full_job_cap_stops_starting_until_one_of_our_jobs_finishes() -> None:

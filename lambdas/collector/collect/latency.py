@@ -7,7 +7,8 @@ creation-to-completion time per kind (`JobKind`: root, OU, account, policy-selec
 once it has run that long: a poll that IAM would answer IN_PROGRESS is rarely made, and a quick kind
 is not held to a slow kind's time. A kind not seen yet is expected to take as long as the slowest kind
 seen (the configured first wait before any). A job found still running raises its kind's expectation
-to half as long again as its age, and is then polled on an exponential backoff.
+to half as long again as its age, and is polled again each time it has run half as long again as when
+it was last found running (a backoff that follows the job's own age, capped by the maximum wait).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from lambdas.collector.models import Job, JobStatus, Polling, Target
+
+MIN_BACKOFF_SECONDS = 1.0
 
 
 class JobKind(StrEnum):
@@ -63,11 +66,15 @@ class Latency:
 
     def due_in(self, job: Job) -> float:
         """Seconds until a job in progress is worth a poll (<= 0: now)."""
-        now = self._clock()
-        if job.polls and job.checked is not None:  # polled IN_PROGRESS before: back off from then
-            return self.polling.wait_after(job.polls - 1) - (now - job.checked).total_seconds()
         if job.started is None:
             return 0.0
+        now = self._clock()
+        if job.polls and job.checked is not None:
+            # Found IN_PROGRESS at `checked`: poll again once it has run half as long again (at least a
+            # second later, at most `poll_max_wait_seconds`): a backoff that follows the job's own age.
+            age_then = (job.checked - job.started).total_seconds()
+            wait = min(float(self.polling.max_wait_seconds), max(MIN_BACKOFF_SECONDS, 0.5 * age_then))
+            return wait - (now - job.checked).total_seconds()
         return self.expected(job) - (now - job.started).total_seconds()
 
     def next_wait(self, jobs: Iterable[Job]) -> int:
