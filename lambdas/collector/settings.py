@@ -112,7 +112,11 @@ class Pace(Tunables):
         "still running)",
     )
     poll_max_wait_seconds: int = Field(
-        default=60, ge=0, le=3600, description="cap of the exponential backoff between polls"
+        default=60,
+        ge=0,
+        le=3600,
+        description="cap of the backoff between polls of a job found still running (polled again once it has run "
+        "half as long again)",
     )
     poll_max_attempts: int = Field(
         default=40,
