@@ -33,11 +33,6 @@ RESULTS_DAYS = 30
 _LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
 
-def scratch_prefix(data_prefix: str) -> str:
-    """The key prefix of every run's scratch objects (manifest and parts)."""
-    return Layout(data_prefix).scratch
-
-
 def validate_prefix(data_prefix: str) -> str:
     """`data_prefix` is empty or S3-safe path segments each ending in '/' (the functions' own pattern)."""
     if not re.fullmatch(DATA_PREFIX, data_prefix):
@@ -92,7 +87,7 @@ class Storage(Construct):
 
     def grant_scratch_write(self, role: iam.IRole) -> None:
         """Put the run's scratch objects (manifest, parts): all discover and the batch stages write."""
-        self._grant(role, self.data_bucket.grant_put, f"{scratch_prefix(self.data_prefix)}*", _PUT_ACTIONS)
+        self._grant(role, self.data_bucket.grant_put, f"{Layout(self.data_prefix).scratch}*", _PUT_ACTIONS)
 
     def grant_snapshot_read(self, role: iam.IRole) -> None:
         """Read and list the data under the prefix: the alert reads the day's and the previous snapshot."""
@@ -150,7 +145,7 @@ def _data_rules(data_prefix: str, scratch_days: int, retention_days: int | None)
     layout = Layout(data_prefix)
     rules = [
         s3.LifecycleRule(
-            id="expire-scratch", prefix=scratch_prefix(data_prefix), expiration=cdk.Duration.days(scratch_days)
+            id="expire-scratch", prefix=Layout(data_prefix).scratch, expiration=cdk.Duration.days(scratch_days)
         ),
         # Versioning protects snapshots from a bad rerun; old versions need not live forever.
         s3.LifecycleRule(

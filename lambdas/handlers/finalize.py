@@ -23,6 +23,6 @@ from lambdas.collector.store.snapshot import finalize
 def handler(event: FinalizeEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(FinalizeSettings)
     logger.set_correlation_id(event.run.run_id)
-    summary = finalize(event.run, services().s3, event.run.bucket, event.run.layout, settings.rows_per_file)
+    summary = finalize(event.run, services().s3, settings.rows_per_file)
     logger.info("snapshot written", extra=summary.model_dump(mode="json"))
     return summary.model_dump(mode="json")

@@ -16,11 +16,11 @@ from lambdas.collector.config import AlertSettings
 from lambdas.collector.errors import AlertDeliveryError
 from lambdas.collector.insight.unused import ACCESS_COLUMNS, JOB_COLUMNS, PREVIOUS_COLUMNS, Findings, find_unused
 from lambdas.collector.models import AlertEvent, AlertResult, RunContext
-from lambdas.collector.names import Metric
+from lambdas.collector.names import Layout, Metric
 from lambdas.collector.notify.alert_message import AlertMessage, compose, severity_of, should_publish
 from lambdas.collector.observability import count, logger
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
-from lambdas.collector.store.storage import Layout, list_keys, list_partitions, read_tables
+from lambdas.collector.store.storage import list_keys, list_partitions, read_tables
 
 if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
     from mypy_boto3_s3 import S3Client

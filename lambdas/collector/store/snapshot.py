@@ -33,9 +33,9 @@ import pyarrow.compute as pc
 
 from lambdas.collector.collect.plan import Plan, Reason
 from lambdas.collector.models import Batch, JobStatus, RunContext, SnapshotSummary, Target
+from lambdas.collector.names import Layout
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
 from lambdas.collector.store.storage import (
-    Layout,
     RollingParquetWriter,
     get_json,
     list_keys,
@@ -163,21 +163,18 @@ def _delete(s3: S3Client, bucket: str, keys: list[str]) -> None:
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True})
 
 
-def finalize(run: RunContext, s3: S3Client, bucket: str, layout: Layout, rows_per_file: int) -> SnapshotSummary:
-    manifest = [Batch.model_validate(item) for item in get_json(s3, run.bucket, run.manifest_key)]
+def finalize(run: RunContext, s3: S3Client, rows_per_file: int) -> SnapshotSummary:
+    bucket, layout = run.bucket, run.layout  # where the run's data lives, decided by discover
+    manifest = [Batch.model_validate(item) for item in get_json(s3, bucket, run.manifest_key)]
     plan = _plan(s3, run, manifest)
     reasons = {d.target.key: d.reason.value for d in plan.decisions}
-    part_keys = {
-        ds.name: list_keys(s3, run.bucket, layout.parts(run.run_id, ds)) for ds in (ACCESS_DETAILS, REPORT_JOBS)
-    }
+    part_keys = {ds.name: list_keys(s3, bucket, layout.parts(run.run_id, ds)) for ds in (ACCESS_DETAILS, REPORT_JOBS)}
 
     reported: dict[Key, dict[str, Any]] = {}
-    for table in read_tables(s3, run.bucket, part_keys[REPORT_JOBS.name], REPORT_JOBS):
+    for table in read_tables(s3, bucket, part_keys[REPORT_JOBS.name], REPORT_JOBS):
         for record in table.to_pylist():
             reported[_key(record)] = record
-    counts = count_rows(
-        read_tables(s3, run.bucket, part_keys[ACCESS_DETAILS.name], ACCESS_DETAILS, ["job_id", "accessed"])
-    )
+    counts = count_rows(read_tables(s3, bucket, part_keys[ACCESS_DETAILS.name], ACCESS_DETAILS, ["job_id", "accessed"]))
     records: list[dict[str, Any]] = []
     for batch in manifest:
         for target in batch.targets:
@@ -208,7 +205,7 @@ def finalize(run: RunContext, s3: S3Client, bucket: str, layout: Layout, rows_pe
         access_keys, rows = writer.dataset(
             ACCESS_DETAILS,
             chain(  # streamed: one part in memory at a time
-                _only_jobs(read_tables(s3, run.bucket, part_keys[ACCESS_DETAILS.name], ACCESS_DETAILS), complete),
+                _only_jobs(read_tables(s3, bucket, part_keys[ACCESS_DETAILS.name], ACCESS_DETAILS), complete),
                 *(
                     _carried(
                         run, _only_jobs(read_tables(s3, bucket, source[ACCESS_DETAILS.name], ACCESS_DETAILS), jobs)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambdas.collector.names import Layout as Layout  # noqa: PLC0414  (re-exported until importers move)
+from lambdas.collector.names import Layout
 from lambdas.collector.store.schema import Dataset
 
 if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
