@@ -25,6 +25,7 @@ from iam_report_emulator.presets import DEMO_ACCOUNT, apply_preset
 from iam_report_emulator.server import EmulatorServer
 from lambdas.collector.collect.discover import select_targets, walk_organization
 from lambdas.collector.collect.jobs import poll_batch, start_batch
+from lambdas.collector.collect.limits import Ceiling, LimitState, MemoryLimitStore, SharedLimits
 from lambdas.collector.collect.pacing import Budget, Pacer
 from lambdas.collector.collect.report_session import ReportSession
 from lambdas.collector.config import DiscoverSettings
@@ -46,7 +47,7 @@ def _prepare(targets: int, seed: int) -> dict[str, Any]:
     s3.create_bucket(Bucket=BUCKET)
     role = reporter_role_arn(DEMO_ACCOUNT)
     session = ReportSession(sts=client("sts"), role_arn=role, external_id=None, duration_seconds=3600)
-    settings = DiscoverSettings(data_bucket=BUCKET, report_role_arn=role)
+    settings = DiscoverSettings(data_bucket=BUCKET, report_role_arn=role, limits_table="unused-here")
     chosen = select_targets(walk_organization(session.organizations(RUN_ID)), settings)[:targets]
     run = RunContext(
         run_id=RUN_ID,
@@ -62,8 +63,22 @@ def _prepare(targets: int, seed: int) -> dict[str, Any]:
     iam = session.iam(RUN_ID)
     state = BatchState(run=run, batch=0, jobs=[Job(target=t) for t in chosen])
     # Unpaced, never out of time, on the emulator's clock (its jobs take no time here).
+    # IAM admits every job here (the emulator's cap is lifted): the limits are learned in memory.
+    limits = SharedLimits(
+        MemoryLimitStore(LimitState(admitted=len(chosen))),
+        Ceiling(len(chosen)),
+        lanes=1,
+        run_id=RUN_ID,
+        clock=store.clock.now,
+        throttle_count=lambda: 0,
+    )
     budget = Budget(
-        pacer=Pacer(None), time_left_ms=lambda: 900_000, margin_ms=0, clock=store.clock.now, sleep=store.clock.advance
+        pacer=Pacer(None),
+        limits=limits,
+        time_left_ms=lambda: 900_000,
+        margin_ms=0,
+        clock=store.clock.now,
+        sleep=store.clock.advance,
     )
     state = poll_batch(start_batch(state, iam, s3, budget).state, iam, s3, budget).state
     return {"event": state.payload(), "role": role}

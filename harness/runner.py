@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -37,6 +38,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from harness.clients import REGION, client, role_session_client
 from lambdas.collector.names import Function
+from lambdas.collector.services import services
 from lambdas.collector.settings import Location
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +165,16 @@ def stand_up(template: Mapping[str, Any], reporter_role_arn: str) -> Deployment:
     s3.create_bucket(Bucket=bucket)
     resolve.refs[_the(template, "AWS::S3::Bucket", "StorageDataBucket")] = bucket
 
+    for lid, table in _of_type(template, "AWS::DynamoDB::Table").items():  # the learned limits
+        name = f"{NAME}-{lid}"[:255]
+        client("dynamodb").create_table(
+            TableName=name,
+            KeySchema=table["Properties"]["KeySchema"],
+            AttributeDefinitions=table["Properties"]["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        resolve.refs[lid] = name
+
     topic_arn = sns.create_topic(Name=f"{NAME}-alerts")["TopicArn"]
     resolve.refs[_the(template, "AWS::SNS::Topic")] = topic_arn
     queue_url = sqs.create_queue(QueueName=f"{NAME}-alerts-capture")["QueueUrl"]
@@ -257,17 +269,22 @@ def _resolved(value: Any, resolve: Resolver) -> Any:
 
 
 class LambdaContext:
-    """The context object a handler gets: its name, memory, request id and a deadline of its timeout."""
+    """The context object a handler gets: its name, memory, request id and a deadline of its timeout.
 
-    def __init__(self, function: LocalFunction, request_id: str) -> None:
+    The deadline is on the functions' own clock (`services().clock`, unless `clock` is given): real
+    time, or the virtual clock of a simulated run (`harness.virtual_time`), where a 15-minute function
+    has 15 minutes of virtual time."""
+
+    def __init__(self, function: LocalFunction, request_id: str, clock: Callable[[], datetime] | None = None) -> None:
         self.function_name = function.name
         self.memory_limit_in_mb = function.memory_mb
         self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function.name}"
         self.aws_request_id = request_id
-        self._deadline = time.monotonic() + function.timeout_seconds
+        self._clock = clock or services().clock
+        self._deadline = self._clock() + timedelta(seconds=function.timeout_seconds)
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - self._clock()).total_seconds() * 1000))
 
 
 @dataclass

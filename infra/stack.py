@@ -11,6 +11,7 @@ from infra.alerting import Alerting
 from infra.analytics import Analytics
 from infra.config import CollectorConfig
 from infra.functions import Functions, FunctionSpec
+from infra.limits import Limits
 from infra.monitoring import Monitoring
 from infra.reporter_role import ReporterRole
 from infra.schedule import Schedule
@@ -64,6 +65,7 @@ class CollectorStack(cdk.Stack):
             specs=function_specs(config),
             log_retention=retention,
         )
+        limits = Limits(self, "Limits")
         reporting = [function.value for function in REPORTING]
         if reporter_arn is None:
             reporter = ReporterRole(
@@ -77,8 +79,12 @@ class CollectorStack(cdk.Stack):
         for name in reporting:
             function = functions[name]
             function.add_environment("REPORT_ROLE_ARN", reporter_arn)
+            function.add_environment("LIMITS_TABLE", limits.table.table_name)
             function.add_to_role_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[reporter_arn]))
             storage.grant_scratch_write(functions.roles[name])
+        for name in (Function.GENERATE, Function.POLL, Function.FETCH):
+            limits.grant_learn(functions.roles[name])
+        limits.grant_read(functions.roles[Function.DISCOVER])
         functions["discover"].add_environment("DATA_BUCKET", storage.data_bucket.bucket_name)
         storage.grant_snapshot_write(functions.roles["finalize"])
         storage.grant_snapshot_read(functions.roles["alert"])

@@ -18,13 +18,25 @@ import pyarrow as pa
 
 from harness.clients import client
 from iam_report_emulator import store_for_account
+from lambdas.collector.collect.limits import KEY_ATTRIBUTE
 from lambdas.collector.names import Layout
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
 from lambdas.collector.store.storage import get_table, list_keys
 from lambdas.handlers import discover, fetch, finalize, generate, poll
 
 BUCKET = "collector-data"
+LIMITS_TABLE = "collector-limits"
 BY_HAND = "collector-by-hand"
+
+
+def create_limits_table(name: str = LIMITS_TABLE) -> None:
+    """The learned limits' table, as the stack creates it (its key from the code that reads it)."""
+    client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 @dataclass

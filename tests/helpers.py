@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -10,8 +11,30 @@ from typing import Any
 import pyarrow as pa
 
 from iam_report_emulator.seed import OrganizationSpec
+from lambdas.collector.collect.limits import Ceiling, LimitState, MemoryLimitStore, SharedLimits
 from lambdas.collector.collect.pacing import Budget, Pacer
 from lambdas.collector.store.normalize import JobContext
+
+
+def limits(
+    admitted: int = 1,
+    *,
+    ceiling: int = 10_000,
+    rate: float | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    store: MemoryLimitStore | None = None,
+    throttle_count: Callable[[], int] = lambda: 0,
+) -> SharedLimits:
+    """Learned limits in memory: IAM has admitted `admitted` jobs at once so far, at most `ceiling`, at
+    up to `rate` calls per second (None: unpaced)."""
+    return SharedLimits(
+        store or MemoryLimitStore(LimitState(admitted=admitted)),
+        Ceiling(ceiling, rate or math.inf),
+        lanes=1,
+        run_id="test",
+        clock=clock,
+        throttle_count=throttle_count,
+    )
 
 
 def budget(
@@ -21,9 +44,18 @@ def budget(
     margin_ms: int = 0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
+    shared: SharedLimits | None = None,
 ) -> Budget:
-    """An invocation's budget for tests calling the stages directly: unpaced, a full 15 minutes."""
-    return Budget(pacer=pacer or Pacer(None), time_left_ms=time_left_ms, margin_ms=margin_ms, clock=clock, sleep=sleep)
+    """An invocation's budget for tests calling the stages directly: unpaced, a full 15 minutes, and
+    limits that let it start every job at once (IAM has admitted ten thousand) unless `shared` says."""
+    return Budget(
+        pacer=pacer or Pacer(None),
+        limits=shared or limits(10_000, clock=clock),
+        time_left_ms=time_left_ms,
+        margin_ms=margin_ms,
+        clock=clock,
+        sleep=sleep,
+    )
 
 
 def organization_targets(spec: OrganizationSpec) -> int:

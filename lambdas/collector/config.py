@@ -17,7 +17,7 @@ from pydantic import StringConstraints, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from lambdas.collector.errors import ConfigurationError
-from lambdas.collector.models import BUCKET, ROLE_ARN, TOPIC_ARN
+from lambdas.collector.models import BUCKET, ROLE_ARN, TABLE, TOPIC_ARN
 from lambdas.collector.names import Function
 from lambdas.collector.settings import RUN_OPTIONS, Alerting, Lanes, Location, Pace, Reporting, Selection, Snapshot
 
@@ -27,9 +27,11 @@ class _Settings(BaseSettings):
 
 
 class ReporterSettings(_Settings, Reporting):
-    """generate, poll, fetch: the reporter role every IAM report call goes through."""
+    """generate, poll, fetch: the reporter role every IAM report call goes through, and the table of
+    the limits IAM has shown (`collect.limits`), shared by every lane of a run."""
 
     report_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN)]
+    limits_table: Annotated[str, StringConstraints(pattern=TABLE)]
 
 
 class DiscoverSettings(ReporterSettings, Selection, Pace, Lanes, Location):

@@ -21,3 +21,7 @@ class ReportSessionError(CollectorError):
 
 class AlertDeliveryError(CollectorError):
     """The alert could not be published."""
+
+
+class LimitsError(CollectorError):
+    """The learned limits (the limits table) could not be read or written."""

@@ -7,6 +7,7 @@ pages never travel through Step Functions (they go to S3 as Parquet parts).
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from lambdas.collector.collect.limits import Ceiling
 from lambdas.collector.names import DATA_PREFIX, Layout
 
 # Patterns from IAM's and Organizations' service models; a target is refused before IAM sees it.
@@ -27,6 +29,7 @@ ENTITY_PATH = r"^o-[0-9a-z]{10,32}/r-[0-9a-z]{4,32}(/ou-[0-9a-z]{4,32}-[0-9a-z]{
 RUN_ID = r"^[A-Za-z0-9_.-]{1,80}$"
 TARGET_ID = f"{ROOT_ID[:-1]}|{OU_ID[1:-1]}|{ACCOUNT_ID[1:]}"
 ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
+TABLE = r"^[A-Za-z0-9_.-]{3,255}$"
 TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
 STATE_MACHINE_ARN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$"
 EXECUTION_ARN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_.-]{1,80}$"
@@ -173,10 +176,14 @@ class RunContext(Model):
     targets: int = Field(ge=1)
     batches: int = Field(ge=1)
     polling: Polling
-    # Each batch's share of the IAM report call rate (calls per second); None: unpaced.
-    calls_per_second: float | None = Field(default=None, gt=0, le=1000)
-    # Each batch's share of IAM's concurrent-job cap: it starts no more jobs while this many run.
-    jobs_in_progress: int | None = Field(default=None, ge=1)
+    # The configured upper bounds of IAM's call rate (calls per second; None: unpaced) and of its job
+    # cap; what IAM admits is learned at run time below them (`collect.limits`), shared by the lanes.
+    max_calls_per_second: float | None = Field(default=None, gt=0, le=1000)
+    max_jobs_in_progress: int = Field(default=1, ge=1, le=10_000)
+    # Batches collected at once: each paces its calls to its share of the learned rate.
+    lanes: int = Field(default=1, ge=1, le=1000)
+    # The run's time budget ends here: no job is started after it (the rest is deferred to the next run).
+    deadline: UtcDatetime | None = None
     # The role the run's report calls go through (discover's REPORT_ROLE_ARN): the alert names it in
     # the fix for a job its permissions failed. None: the alert says "the reporter role".
     report_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN)] | None = None
@@ -186,6 +193,11 @@ class RunContext(Model):
     @property
     def layout(self) -> Layout:
         return Layout(self.prefix)
+
+    @property
+    def ceiling(self) -> Ceiling:
+        """The configured upper bounds the learned limits stay under."""
+        return Ceiling(self.max_jobs_in_progress, self.max_calls_per_second or math.inf)
 
 
 class Batch(Model):

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from lambdas.collector.collect.limits import DynamoLimitStore
 from lambdas.collector.collect.report_session import ReportSession
 from lambdas.collector.config import ReporterSettings
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -56,6 +58,15 @@ class Services:
     def stepfunctions(self) -> SFNClient:
         """The collector's own account (not the reporter role): discover lists its state machine's runs."""
         return self.session.client("stepfunctions", config=STANDARD_RETRIES)
+
+    @functools.cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        """The collector's own account: the limits table."""
+        return self.session.client("dynamodb", config=STANDARD_RETRIES)
+
+    def limits(self, table: str, organization_id: str) -> DynamoLimitStore:
+        """The limits IAM has shown for an organization's management account, shared by every lane."""
+        return DynamoLimitStore(self.dynamodb, table, organization_id)
 
     @functools.cached_property
     def sts(self) -> STSClient:

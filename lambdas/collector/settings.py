@@ -76,8 +76,8 @@ class Selection(Tunables):
         ge=60,
         le=86_400,
         description="the time a run may spend on IAM reports (default 20 h, well before the next daily start): "
-        "a run plans no more accounts than fit at the expected report time and IAM's job cap; the rest is the "
-        "next run's first work",
+        "a run plans no more accounts than fit at the expected report time and the job cap IAM has admitted, "
+        "and starts no job once it is spent; the rest is the next run's first work",
     )
 
     _bare_ids = field_validator("include_ids", "exclude_ids", mode="before")(_bare_ids)
@@ -93,15 +93,17 @@ class Pace(Tunables):
         default=20,
         gt=0,
         le=1000,
-        description="the account's budget for IAM's report calls; each running batch paces its calls to an equal share",
+        description="upper bound of the account's rate of IAM report calls (AWS publishes none): the rate is "
+        "learned below it (halved on a throttle, grown back slowly), and each running batch paces its calls to "
+        "an equal share",
     )
     iam_max_jobs_in_progress: int = Field(
-        default=1,
+        default=50,
         ge=1,
         le=10_000,
-        description="IAM's cap on report jobs in progress (AWS does not publish it; one was observed live): no "
-        "more batches run at once than this, each keeps to an equal share, and a `ReportGenerationLimitExceeded` "
-        "is waited out",
+        description="upper bound of IAM's cap on report jobs in progress (AWS does not publish it; one was "
+        "observed live): the cap is learned below it, starting at one and probing upward now and then, and "
+        "shared by every batch; no more batches run at once than it has admitted",
     )
     poll_initial_wait_seconds: int = Field(
         default=10,

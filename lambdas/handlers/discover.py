@@ -32,9 +32,25 @@ def handler(event: DiscoverEvent, context: LambdaContext) -> dict[str, Any]:
             "run skipped: another run is in progress", extra={"run_in_progress": in_progress.model_dump(mode="json")}
         )
         return {"skipped": True, "run_in_progress": in_progress.model_dump(mode="json")}
-    found = discover(event, settings, aws.reporter(settings).organizations(event.run_id), aws.s3)
+    organizations = aws.reporter(settings).organizations(event.run_id)
+    found = discover(
+        event,
+        settings,
+        organizations,
+        aws.s3,
+        limits_of=lambda org: aws.limits(settings.limits_table, org),
+        now=aws.clock(),
+    )
     count(Metric.TARGETS_DISCOVERED, found.run.targets)
     if found.skipped_exclude_ids:
         logger.warning("EXCLUDE_IDS not in the organization", extra={"ids": found.skipped_exclude_ids})
-    logger.info("targets discovered", extra={"targets": found.by_type, "batches": found.run.batches})
+    logger.info(
+        "targets discovered",
+        extra={
+            "targets": found.by_type,
+            "batches": found.run.batches,
+            "lanes": found.run.lanes,
+            "learned": found.learned,
+        },
+    )
     return {"skipped": False, "run": found.run.model_dump(mode="json")}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.collector.collect.jobs import StageResult
+from lambdas.collector.collect.limits import SharedLimits
 from lambdas.collector.collect.pacing import Budget, Pacer
 from lambdas.collector.config import ReporterSettings, load
 from lambdas.collector.models import BatchState, JobStatus, RunContext
@@ -33,14 +34,27 @@ def run_stage(name: str, work: Stage, state: BatchState, context: LambdaContext)
     reporter = aws.reporter(settings)
     throttles = reporter.throttles.count
     iam = reporter.iam(state.run.run_id)
-    result = work(state, iam, aws.s3, budget(state.run, settings, context, aws))
+    limits = SharedLimits(
+        aws.limits(settings.limits_table, state.run.organization_id),
+        state.run.ceiling,
+        lanes=state.run.lanes,
+        run_id=state.run.run_id,
+        clock=aws.clock,
+        throttle_count=lambda: reporter.throttles.count,
+    )
+    result = work(state, iam, aws.s3, budget(state.run, settings, context, aws, limits))
     return finish(name, result, reporter.throttles.count - throttles)
 
 
-def budget(run: RunContext, settings: ReporterSettings, context: LambdaContext, aws: Services) -> Budget:
-    """The invocation's pace (the batch's share of the call rate), its time and what "now" is."""
+def budget(
+    run: RunContext, settings: ReporterSettings, context: LambdaContext, aws: Services, limits: SharedLimits
+) -> Budget:
+    """The invocation's pace (the batch's share of the learned call rate), its grants of jobs, its
+    time and what "now" is."""
     return Budget(
-        pacer=Pacer(run.calls_per_second),
+        # Paced on the same clock as everything else, so an emulator that moves time moves the pace too.
+        pacer=Pacer(limits.calls_per_second, monotonic=lambda: aws.clock().timestamp(), sleep=aws.sleep),
+        limits=limits,
         time_left_ms=context.get_remaining_time_in_millis,
         margin_ms=settings.safety_margin_seconds * 1000,
         clock=aws.clock,

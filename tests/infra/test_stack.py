@@ -353,6 +353,34 @@ def test_discover_alone_may_list_the_executions_of_exactly_this_state_machine(te
     assert policy not in template["Resources"][discover].get("DependsOn", [])
 
 
+def test_the_limits_table_is_on_demand_recoverable_and_learned_only_by_the_reporting_stages(
+    template: dict[str, Any],
+) -> None:
+    (table_id, table), *others = of_type(template, "AWS::DynamoDB::Table").items()
+    assert not others
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    for name in FUNCTIONS:
+        actions = sorted(
+            action
+            for s in identity_statements_of_role(template, role_of(template, name))
+            for action in as_list(s["Action"])
+            if action.startswith("dynamodb:") and any(table_id in json.dumps(r) for r in as_list(s["Resource"]))
+        )
+        expected = {
+            "discover": ["dynamodb:GetItem"],
+            "generate": ["dynamodb:GetItem", "dynamodb:PutItem"],
+            "poll": ["dynamodb:GetItem", "dynamodb:PutItem"],
+            "fetch": ["dynamodb:GetItem", "dynamodb:PutItem"],
+        }.get(name, [])
+        assert actions == expected, name
+        variables = functions(template)[name]["Environment"]["Variables"]
+        assert (variables.get("LIMITS_TABLE") == {"Ref": table_id}) == bool(expected), name
+
+
 def test_no_function_role_uses_a_managed_policy_and_each_writes_only_its_own_logs(template: dict[str, Any]) -> None:
     for name, function in functions(template).items():
         role = role_of(template, name)
@@ -397,6 +425,7 @@ def environment(function: dict[str, Any]) -> dict[str, str]:
         "DATA_BUCKET": "org-access-data-bucket",
         "REPORT_ROLE_ARN": "arn:aws:iam::111122223333:role/reporter",
         "ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:alerts",
+        "LIMITS_TABLE": "OrgAccessReportCollector-LimitsTable-1A2B3C",
     }
     return {k: v if isinstance(v, str) else shaped[k] for k, v in function["Environment"]["Variables"].items()}
 

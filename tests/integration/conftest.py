@@ -11,7 +11,7 @@ from harness.clients import client
 from iam_report_emulator import store_for_account
 from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.services import services
-from tests.collector_run import BUCKET
+from tests.collector_run import BUCKET, LIMITS_TABLE, create_limits_table
 from tests.conftest import REPORTER_ROLE
 
 
@@ -21,6 +21,7 @@ def s3(demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     env = {
         "DATA_BUCKET": BUCKET,
         "REPORT_ROLE_ARN": f"arn:aws:iam::{demo_org.management_account_id}:role/{REPORTER_ROLE}",
+        "LIMITS_TABLE": LIMITS_TABLE,
         "IAM_CALLS_PER_SECOND": "1000",  # pacing has its own tests; here it would only slow them down
         "POWERTOOLS_SERVICE_NAME": "org-access-report",
         "POWERTOOLS_METRICS_NAMESPACE": "OrgAccessReport",
@@ -30,6 +31,7 @@ def s3(demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         monkeypatch.setenv(name, value)
     s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET)
+    create_limits_table()
     services.cache_clear()  # clients cached by an earlier test belong to an earlier mock
     # The emulator's clock is the time: tests move it (on_wait) instead of sleeping. So the collector
     # meets IAM's observed model at its real latencies (one job at a time, reports of 5-12 s) at no cost.

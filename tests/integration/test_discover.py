@@ -14,6 +14,7 @@ from lambdas.collector.collect.discover import discover, walk_organization
 from lambdas.collector.config import DiscoverSettings, load
 from lambdas.collector.errors import ConfigurationError, TargetSelectionError
 from lambdas.collector.models import DiscoverEvent
+from lambdas.collector.services import services
 from lambdas.collector.settings import Pace
 from tests.collector_run import BUCKET
 from tests.helpers import ou_id
@@ -33,7 +34,15 @@ def organizations(s3: Any) -> Any:
 
 
 def run_discover(s3: Any, organizations: Any, event: DiscoverEvent = EVENT) -> tuple[Any, list[dict[str, Any]]]:
-    found = discover(event, load(DiscoverSettings), organizations, s3)
+    settings = load(DiscoverSettings)
+    found = discover(
+        event,
+        settings,
+        organizations,
+        s3,
+        limits_of=lambda org: services().limits(settings.limits_table, org),
+        now=services().clock(),
+    )
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=found.run.manifest_key)["Body"].read())
     return found, manifest
 

@@ -146,7 +146,11 @@ def test_scopes_choose_target_types() -> None:
     assert Scope.OUS.target_types == {TargetType.ORGANIZATIONAL_UNIT}
 
 
-REPORTER_ENV = {"DATA_BUCKET": "collector-data", "REPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/Reader"}
+REPORTER_ENV = {
+    "DATA_BUCKET": "collector-data",
+    "REPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/Reader",
+    "LIMITS_TABLE": "collector-limits",
+}
 
 
 @pytest.fixture

@@ -91,6 +91,7 @@ def test_each_functions_environment_round_trips_every_value_it_reads(monkeypatch
         # When the function reads its environment (plus the wiring the stack adds)
         wiring = {"report_role_arn": "arn:aws:iam::111122223333:role/R", "data_bucket": "bucket-1"}
         wiring["alert_topic_arn"] = "arn:aws:sns:us-east-1:111122223333:t"
+        wiring["limits_table"] = "collector-limits"
         with monkeypatch.context() as env:
             for name, value in {**variables, **{k.upper(): v for k, v in wiring.items()}}.items():
                 env.setenv(name, value)

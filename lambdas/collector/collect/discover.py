@@ -16,9 +16,12 @@ run, accounts on their cadence within the run's budget. The manifest holds the p
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from lambdas.collector.collect.limits import LimitStore
 from lambdas.collector.collect.plan import capacity, make_plan, read_history
 from lambdas.collector.config import DiscoverSettings
 from lambdas.collector.errors import TargetSelectionError
@@ -139,18 +142,30 @@ class Discovery:
     run: RunContext
     by_type: dict[str, int]
     skipped_exclude_ids: list[str]
+    learned: dict[str, Any]  # what the limits table held when the run was planned (logged)
 
 
 def discover(
-    event: DiscoverEvent, settings: DiscoverSettings, organizations: OrganizationsClient, s3: S3Client
+    event: DiscoverEvent,
+    settings: DiscoverSettings,
+    organizations: OrganizationsClient,
+    s3: S3Client,
+    *,
+    limits_of: Callable[[str], LimitStore],
+    now: datetime,
 ) -> Discovery:
-    """Apply the execution's input, walk, select, write the manifest; the returned context is what
-    the state machine carries."""
+    """Apply the execution's input, walk, select, plan with the limits IAM has shown so far
+    (`limits_of(organization id)`), write the manifest; the returned context is what the state
+    machine carries. The run's time budget counts from `now`."""
     settings = settings.for_run(event.options)
     tree = walk_organization(organizations)
     selected = select_targets(tree, settings)
     layout = Layout(settings.data_prefix)
     dt = event.started_at.date()
+    # What IAM has admitted so far, within the configured bounds: the plan's capacity and the lanes.
+    learned = limits_of(tree.organization_id).read()
+    jobs = min(learned.admitted, settings.iam_max_jobs_in_progress)
+    rate = min(settings.iam_calls_per_second, learned.rate or settings.iam_calls_per_second)
     plan = make_plan(
         selected,
         read_history(s3, settings.data_bucket, layout, dt.isoformat()),
@@ -159,17 +174,17 @@ def discover(
         capacity=capacity(
             settings.run_budget_seconds,
             settings.poll_initial_wait_seconds,
-            settings.iam_max_jobs_in_progress,
-            settings.iam_calls_per_second,
+            jobs,
+            rate,
         ),
     )
     targets = plan.planned
     logger.info("collection plan", extra={"selected": len(selected), **plan.counts()})
     put_json(s3, settings.data_bucket, layout.plan(event.run_id), plan.as_json())
-    # No more batches at once than IAM admits jobs: with a cap of one, one batch, one job at a time.
-    lanes = min(settings.max_concurrency, settings.iam_max_jobs_in_progress)
+    # No more batches at once than IAM has admitted jobs: with a cap of one, one batch, one job at a
+    # time (a lane may still hold several jobs as IAM admits more during the run).
+    lanes = min(settings.max_concurrency, jobs)
     manifest = batches(targets, settings.batch_size, lanes)
-    rate = settings.iam_calls_per_second
     key = layout.manifest(event.run_id)
     put_json(s3, settings.data_bucket, key, [batch.model_dump(mode="json") for batch in manifest])
     run = RunContext(
@@ -183,8 +198,10 @@ def discover(
         targets=len(targets),
         batches=len(manifest),
         polling=settings.polling,
-        calls_per_second=rate / min(lanes, len(manifest)),
-        jobs_in_progress=max(1, settings.iam_max_jobs_in_progress // min(lanes, len(manifest))),
+        max_calls_per_second=settings.iam_calls_per_second,
+        max_jobs_in_progress=settings.iam_max_jobs_in_progress,
+        lanes=min(lanes, len(manifest)),
+        deadline=now + timedelta(seconds=settings.run_budget_seconds),
         report_role_arn=settings.report_role_arn,
         stale_after_days=settings.account_refresh_days,
     )
@@ -193,4 +210,5 @@ def discover(
         run=run,
         by_type=dict(Counter(target.type.value for target in targets)),
         skipped_exclude_ids=[entity_id for entity_id in settings.exclude_ids if entity_id not in known],
+        learned={"jobs_in_progress": jobs, "calls_per_second": rate},
     )

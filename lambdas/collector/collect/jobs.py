@@ -5,7 +5,8 @@ job ids, counts and markers. Everything read from IAM is written to S3 by the st
 (`PartWriter`): access rows and the records of jobs that finished.
 
 - generate and poll do the same work, one paced IAM call at a time: start the next job while the
-  batch is under its share of IAM's job cap, else read the oldest job that is *due* (`Latency`),
+  learned limits shared by every lane grant one (`SharedLimits`: the job cap IAM has admitted, and
+  a probe beyond it now and then), else read the oldest job that is *due* (`Latency`),
   else sleep in the invocation if a job comes due within the run's inline wait (cheaper than
   another round of transitions), else hand the batch back to the state machine, whose Wait lasts
   until the next job is due.
@@ -13,7 +14,9 @@ job ids, counts and markers. Everything read from IAM is written to S3 by the st
   at once; a truncated page hands the job to fetch with its marker. IAM's "not now"
   (`ReportGenerationLimitExceeded`, throttling that outlasted the client's retries) stops starting
   until one of our jobs finishes. After `max_attempts` polls a job is recorded TIMED_OUT, after
-  `max_attempts` rounds unadmitted NOT_STARTED: nothing is dropped.
+  `max_attempts` rounds unadmitted NOT_STARTED; once the run's time budget is spent (its
+  `deadline`) no job is started and those left are recorded DEFERRED, the next run's first work:
+  nothing is dropped.
 - fetch follows markers until the last page.
 
 Every stage stops starting calls when its invocation's time runs short, handing the rest on.
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lambdas.collector.collect.latency import Latency
+from lambdas.collector.collect.limits import Grant
 from lambdas.collector.collect.pacing import Budget
 from lambdas.collector.collect.report_api import Completed, Failed, NotNow, Rejected, ReportApi, Running, Started
 from lambdas.collector.models import BatchState, Job, JobStatus, RunContext
@@ -58,8 +62,8 @@ class Invocation:
     """One stage invocation on a batch: its IAM calls, latency, output and result."""
 
     def __init__(self, state: BatchState, iam: IAMClient, s3: S3Client, stage: str, budget: Budget) -> None:
-        self.state, self.budget = state, budget
-        self.api = ReportApi(iam, budget.pacer)
+        self.state, self.budget, self.limits = state, budget, budget.limits
+        self.api = ReportApi(iam, budget.pacer, budget.limits)
         self.latency = Latency(state.latency_by_kind, state.run.polling, budget.clock)
         self.parts = PartWriter(s3, state.run, state.batch, stage, state.round + 1)
         self.result = StageResult(state)
@@ -68,15 +72,26 @@ class Invocation:
     def run(self) -> RunContext:
         return self.state.run
 
-    def start(self, job: Job) -> tuple[Job, Started | NotNow | Rejected]:
+    @property
+    def past_deadline(self) -> bool:
+        """The run's time budget is spent: start nothing more."""
+        return self.run.deadline is not None and self.budget.clock() >= self.run.deadline
+
+    def start(self, job: Job, grant: Grant) -> tuple[Job, Started | NotNow | Rejected]:
+        """Start a job the shared limits granted, and tell them what IAM answered."""
         outcome = self.api.start(job.target)
         job = _called(job)
         if isinstance(outcome, Started):
             self.result.started += 1
+            if grant.probe:
+                self.limits.admitted(job.target)
             update = {"status": JobStatus.IN_PROGRESS, "job_id": outcome.job_id, "started": self.budget.clock()}
             return job.model_copy(update=update), outcome
         if isinstance(outcome, NotNow) and outcome.refused:
             self.result.refused += 1
+            self.limits.refused(job.target)
+        else:
+            self.limits.release(job.target)
         if isinstance(outcome, Rejected):
             self.finish(job, JobStatus.FAILED, outcome.code, outcome.message)
         return job, outcome
@@ -84,6 +99,8 @@ class Invocation:
     def read(self, job: Job) -> tuple[Job, Running | Completed | Failed | NotNow | Rejected]:
         """One read of a job: its status, or its next page (written at once)."""
         outcome = self.api.read(str(job.job_id), job.marker)
+        if job.marker is None and isinstance(outcome, Completed | Failed | Rejected):
+            self.limits.release(job.target)  # IAM's job is over: its slot is free (fetch reads on)
         job = _called(job)
         if isinstance(outcome, Running):
             self.latency.learn_running(job)
@@ -155,7 +172,13 @@ class Invocation:
             rounds = job.unadmitted_rounds
             self.finish(job, JobStatus.NOT_STARTED, "NotStarted", f"IAM did not admit the job in {rounds} rounds")
         else:
+            self.limits.release(job.target)
             self.finish(job, JobStatus.TIMED_OUT, "TimedOut", f"still IN_PROGRESS after {job.polls} polls")
+
+    def defer(self, job: Job) -> None:
+        """Not started before the run's deadline: the next run's first work (finalize carries its data)."""
+        deadline = self.run.deadline.isoformat() if self.run.deadline else "?"
+        self.finish(job, JobStatus.DEFERRED, "RunBudgetSpent", f"not started before the run's deadline {deadline}")
 
     def close(self, jobs: list[Job], polls: int) -> StageResult:
         self.result.parts = self.parts.close()
@@ -194,32 +217,26 @@ def poll_batch(state: BatchState, iam: IAMClient, s3: S3Client, budget: Budget) 
 
 def _advance(invocation: Invocation, jobs: list[Job]) -> list[Job]:
     """One invocation's work on a batch, one paced IAM call at a time, in this order of preference:
-    start the next job while the batch has fewer than its share of IAM's job cap in progress; else
-    read the oldest job that is due; else, if a job comes due within the inline wait, sleep until it
-    does. Starting first keeps the batch's last jobs from trailing its reads by a report's latency;
-    the share keeps the account under IAM's cap, and a refusal all the same stops starting until
-    one of our jobs finishes.
+    start the next job if the shared limits grant it (before the run's deadline); else read the
+    oldest job that is due; else, if a job comes due within the inline wait, sleep until it does.
+    Starting first keeps the batch's last jobs from trailing its reads by a report's latency; the
+    grant keeps the account under the cap IAM has admitted, and a refusal or no grant stops starting
+    until one of our jobs finishes.
 
     Stops when nothing is left, when time runs short, when IAM said "not now" with none of our
     jobs running (the state machine's Wait backs off), or when the next job is far from due.
     Returns the batch's jobs still in flight; finished ones are recorded.
     """
     jobs = list(jobs)
-    share = invocation.run.jobs_in_progress
     latency = invocation.latency
-    capacity = True  # False after IAM said "not now" to a start, until one of our jobs finishes
+    capacity = True  # False after no grant or IAM's "not now" to a start, until one of our jobs finishes
     while jobs and not invocation.budget.out_of_time:
         running = [i for i, job in enumerate(jobs) if job.status is JobStatus.IN_PROGRESS]
         waiting = next((i for i, job in enumerate(jobs) if job.status is JobStatus.NOT_STARTED), None)
-        if waiting is not None and capacity and (share is None or len(running) < share):
-            job, started = invocation.start(jobs[waiting])
-            if isinstance(started, Rejected):
-                del jobs[waiting]  # refused for good: recorded FAILED
-                continue
-            jobs[waiting] = job
-            capacity = isinstance(started, Started)
+        if waiting is not None and capacity and not invocation.past_deadline:
+            capacity = _start_next(invocation, jobs, waiting)
             if not capacity and not running:
-                break  # nothing of ours to wait for: the state machine backs off
+                break  # nothing of ours to wait for here: the state machine backs off
             continue
         due = next((i for i in running if latency.due_in(jobs[i]) <= 0), None)
         if due is not None:
@@ -243,6 +260,21 @@ def _advance(invocation: Invocation, jobs: list[Job]) -> list[Job]:
     return _count_unadmitted(invocation, jobs)
 
 
+def _start_next(invocation: Invocation, jobs: list[Job], waiting: int) -> bool:
+    """Start `jobs[waiting]` if the shared limits grant it (in place; a job refused for good is
+    recorded FAILED and removed). False when no more should be started until one of ours finishes:
+    no grant (as many of our jobs run as IAM has admitted, all lanes together), or IAM's "not now"."""
+    grant = invocation.limits.grant(jobs[waiting].target)
+    if grant is None:
+        return False
+    job, started = invocation.start(jobs[waiting], grant)
+    if isinstance(started, Rejected):
+        del jobs[waiting]
+        return True
+    jobs[waiting] = job
+    return isinstance(started, Started)
+
+
 def _wait_inline(invocation: Invocation, seconds: float) -> bool:
     """Sleep until the next job is due if that is near and the invocation has the time."""
     budget = invocation.budget
@@ -254,9 +286,14 @@ def _wait_inline(invocation: Invocation, seconds: float) -> bool:
 
 
 def _count_unadmitted(invocation: Invocation, jobs: list[Job]) -> list[Job]:
-    """Jobs IAM has not admitted count a round per invocation; past the bound they are recorded."""
+    """Jobs IAM has not admitted count a round per invocation; past the bound they are recorded, and
+    past the run's deadline they are deferred to the next run."""
     out: list[Job] = []
+    past_deadline = invocation.past_deadline
     for job in jobs:
+        if job.status is JobStatus.NOT_STARTED and past_deadline:
+            invocation.defer(job)
+            continue
         if job.status is JobStatus.NOT_STARTED:
             job = job.model_copy(update={"unadmitted_rounds": job.unadmitted_rounds + 1})
             if job.unadmitted_rounds >= invocation.run.polling.max_attempts:

@@ -1,7 +1,8 @@
-"""What one invocation may spend: its pace of IAM calls, and the time it has left.
+"""What one invocation may spend: its pace of IAM calls, the limits IAM has shown, and the time it has left.
 
-Each batch paces its IAM calls to its share of the account's call rate (`Pacer`: calls spaced
-`1 / rate` apart, no bursts), and stops starting calls when its invocation's time runs short.
+Each batch paces its IAM calls to its share of the account's learned call rate (`Pacer`: calls
+spaced `1 / rate` apart, no bursts), starts a job only when the shared limits grant it
+(`collect.limits`), and stops starting calls when its invocation's time runs short.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lambdas.collector.collect.limits import SharedLimits
 
 
 class Pacer:
@@ -21,10 +26,14 @@ class Pacer:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
+        self.rate = rate
         self._monotonic, self._sleep = monotonic, sleep
         self._next = 0.0
         self.slept = 0.0
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.rate if self.rate else 0.0
 
     def __call__(self) -> None:
         if not self.interval:
@@ -39,9 +48,11 @@ class Pacer:
 
 @dataclass(frozen=True)
 class Budget:
-    """An invocation's pace, the time it has left, and what "now" is (the emulator may move it)."""
+    """An invocation's pace, its grants of jobs, the time it has left, and what "now" is (the emulator
+    may move it)."""
 
     pacer: Pacer
+    limits: SharedLimits
     time_left_ms: Callable[[], int]
     margin_ms: int
     clock: Callable[[], datetime]

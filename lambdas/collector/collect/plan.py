@@ -1,38 +1,52 @@
 """The run's collection plan: which of the selected targets this run collects, and which it carries forward.
 
 Root and every OU are collected every run. Member accounts are collected on a rolling cadence
-(`account_refresh_days`), in this order:
-1. accounts never collected: not in the latest snapshot;
-2. accounts under an OU whose report changed between its two latest snapshots (its number of
-   services allowed or of services used in the tracking period differs: a service newly used or
-   newly unused in its subtree, or an SCP change) and whose own data predates that OU report. This
-   reads the *previous* runs' OU reports: today's are not collected yet when the plan is made;
-3. accounts whose data is `account_refresh_days - 1` days old or more (due a day early, so that a
-   deferral by the budget still leaves nothing older than the cadence), stalest first.
+(`account_refresh_days`), owed ones first:
+1. NEW: accounts never collected (not in the latest snapshot);
+2. OU_CHANGED: accounts under an OU whose report changed between its two latest snapshots and whose
+   own data predates that OU report. A report changed when its set of services *used* in the
+   tracking period differs (a service newly used or newly unused in the OU's subtree; a swap of one
+   for another counts, though it leaves both counts equal) or its set of services *allowed* does (an
+   SCP change). This reads the *previous* runs' OU reports: today's are not collected yet when the
+   plan is made;
+3. DUE: accounts whose data is `account_refresh_days - 1` days old or more (due a day early, so that
+   a deferral by the budget still leaves nothing older than the cadence), stalest first;
+4. AHEAD: not-due accounts, stalest first, until the run has collected its fair share of accounts,
+   ceil(accounts / (account_refresh_days - 1)) (all, for a cadence of one or two days). Otherwise
+   every account collected on day one comes due on the same later day, and that day carries the
+   whole organization. Being due a day early, an account is collected at least every
+   `account_refresh_days - 1` days: a share of accounts / `account_refresh_days` would fall short,
+   and the due accounts would keep coming back in one lump. With this share the daily load settles,
+   within one cadence, on the share itself.
 The rest is NOT_DUE. A run also has a capacity: with at most `iam_max_jobs_in_progress` jobs at a
 time, a report of about `poll_initial_wait_seconds`, and two IAM calls per target at
 `iam_calls_per_second`, `run_budget_seconds` fits so many targets; root and OUs always go in, the
-accounts that do not fit are OVER_BUDGET and, being the stalest (or new), next run's first work.
+owed accounts that do not fit are OVER_BUDGET and, being the stalest (or new), next run's first work.
+The fair share never goes beyond the capacity, and AHEAD never displaces an owed account. A run is
+never empty: an accounts-only run collects at least one account.
 
-Everything is read from the data bucket's latest `report_jobs` partition (with carry-forward each
-day's partition holds every target with its own `collected_at`) and the one before it: no other
-AWS service is involved.
+Everything is read from the data bucket: the latest `report_jobs` partition (with carry-forward
+each day's partition holds every target with its own `collected_at`) and the one before it, and
+four columns of those two days' `access_details`, of which only the OUs' rows are kept (and only
+when an OU has a new report): no other AWS service is involved.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from lambdas.collector.models import JobStatus, Target, TargetType
 from lambdas.collector.names import Layout
-from lambdas.collector.store.schema import REPORT_JOBS
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
 from lambdas.collector.store.storage import list_keys, list_partitions, read_tables
 
 if TYPE_CHECKING:
@@ -41,17 +55,9 @@ if TYPE_CHECKING:
 Key = tuple[str, str | None]
 # IAM calls a target costs at least: one Generate, one Get.
 CALLS_PER_TARGET = 2
-_COLUMNS = [
-    "collected_at",
-    "target_path",
-    "target_type",
-    "target_id",
-    "policy_id",
-    "job_id",
-    "job_status",
-    "services_accessible",
-    "services_not_accessed",
-]
+_JOB_COLUMNS = ["collected_at", "target_path", "target_type", "target_id", "policy_id", "job_id", "job_status"]
+_SERVICE_COLUMNS = ["target_type", "job_id", "service_namespace", "last_authenticated_time"]
+_OU = TargetType.ORGANIZATIONAL_UNIT.value
 
 
 class Reason(StrEnum):
@@ -61,6 +67,7 @@ class Reason(StrEnum):
     NEW = "NEW"
     OU_CHANGED = "OU_CHANGED"
     DUE = "DUE"
+    AHEAD = "AHEAD"  # collected ahead of its due day to spread the load
     NOT_DUE = "NOT_DUE"
     OVER_BUDGET = "OVER_BUDGET"
 
@@ -117,40 +124,78 @@ def capacity(budget_seconds: float, report_seconds: float, jobs_in_progress: int
     return math.floor(budget_seconds / per_target)
 
 
+def fair_share(accounts: int, refresh_days: int) -> int:
+    """Accounts a run collects so that the load is even: an account is due a day early, so each one
+    comes round every `refresh_days - 1` days (every day for a cadence of one or two)."""
+    return math.ceil(accounts / max(1, refresh_days - 1))
+
+
 def make_plan(targets: list[Target], history: History, *, today: date, refresh_days: int, capacity: int) -> Plan:
     """Every selected target with its reason (see the module docstring), in the targets' order."""
     always = [t for t in targets if t.type is not TargetType.ACCOUNT]
-    # (priority, data's time, path, policy): new first, then changed OUs, then due; stalest first within.
-    ranked: list[tuple[tuple[int, float, str, str], Target, Reason]] = []
-    deferred: dict[Key, Reason] = {}
-    for target in targets:
-        if target.type is not TargetType.ACCOUNT:
-            continue
-        last = history.collected_at.get(target.key)
-        if last is None:
-            priority, reason = 0, Reason.NEW
-        elif any(last < history.changed_ous.get(ou, last) for ou in target.path.split("/")[2:-1]):
-            priority, reason = 1, Reason.OU_CHANGED
-        elif (today - last.date()).days >= refresh_days - 1:
-            priority, reason = 2, Reason.DUE
-        elif always or ranked:
-            deferred[target.key] = Reason.NOT_DUE
-            continue
-        else:  # an accounts-only run with nothing due yet still collects one (the first): a run is never empty
-            priority, reason = 2, Reason.DUE
-        ranked.append(
-            ((priority, last.timestamp() if last else 0.0, target.path, target.policy_id or ""), target, reason)
-        )
-    ranked.sort(key=lambda item: item[0])
-    room = max(0 if always else 1, capacity - len(always))
-    chosen = {target.key: reason for _, target, reason in ranked[:room]}
-    deferred |= {target.key: Reason.OVER_BUDGET for _, target, _ in ranked[room:]}
-    return Plan(
-        [
-            Decision(t, Reason.ROOT_OR_OU if t.type is not TargetType.ACCOUNT else chosen.get(t.key) or deferred[t.key])
-            for t in targets
-        ]
-    )
+    accounts = [t for t in targets if t.type is TargetType.ACCOUNT]
+    ranked = sorted((_rank(t, history, today, refresh_days) for t in accounts), key=lambda item: item[0])
+    owed = [(target, reason) for _, target, reason in ranked if reason is not Reason.NOT_DUE]
+    not_due = [target for _, target, reason in ranked if reason is Reason.NOT_DUE]
+    room = max(0 if always else 1, capacity - len(always))  # an accounts-only run is never empty
+    ahead = max(0, min(room, fair_share(len(accounts), refresh_days)) - len(owed))
+    reasons: dict[Key, Reason] = {target.key: reason for target, reason in owed[:room]}
+    reasons |= {target.key: Reason.OVER_BUDGET for target, _ in owed[room:]}
+    reasons |= {target.key: Reason.AHEAD for target in not_due[:ahead]}
+    reasons |= {target.key: Reason.NOT_DUE for target in not_due[ahead:]}
+    return Plan([Decision(t, reasons[t.key] if t.type is TargetType.ACCOUNT else Reason.ROOT_OR_OU) for t in targets])
+
+
+def _rank(
+    target: Target, history: History, today: date, refresh_days: int
+) -> tuple[tuple[int, float, str, str], Target, Reason]:
+    """The account's reason, and its place: owed before not due (NEW, OU_CHANGED, DUE, the rest),
+    stalest first within, then by path and policy so that ties always fall the same way."""
+    last = history.collected_at.get(target.key)
+    if last is None:
+        priority, reason = 0, Reason.NEW
+    elif any(last < history.changed_ous.get(ou, last) for ou in target.path.split("/")[2:-1]):
+        priority, reason = 1, Reason.OU_CHANGED
+    elif (today - last.date()).days >= refresh_days - 1:
+        priority, reason = 2, Reason.DUE
+    else:
+        priority, reason = 3, Reason.NOT_DUE
+    return (priority, last.timestamp() if last else 0.0, target.path, target.policy_id or ""), target, reason
+
+
+@dataclass(frozen=True)
+class ServiceSets:
+    """What an OU's report says: the services its SCPs allow, and those used in the tracking period."""
+
+    allowed: frozenset[str] = frozenset()
+    used: frozenset[str] = frozenset()
+
+
+def report_changed(before: ServiceSets, after: ServiceSets) -> bool:
+    """A service newly used or newly unused (even one of each, which leaves the counts equal), or an
+    SCP change (a service newly allowed or no longer allowed)."""
+    return before.used != after.used or before.allowed != after.allowed
+
+
+def service_sets(tables: Iterable[pa.Table], job_ids: set[str]) -> dict[str, ServiceSets]:
+    """Each wanted OU report's services (by job id), from `access_details` tables with at least the
+    `target_type`, `job_id`, `service_namespace` and `last_authenticated_time` columns. A report
+    with no rows (no service allowed) is absent: its sets are empty."""
+    allowed: defaultdict[str, set[str]] = defaultdict(set)
+    used: defaultdict[str, set[str]] = defaultdict(set)
+    wanted = pa.array(sorted(job_ids), pa.string())
+    for table in tables:
+        rows = table.filter(pc.and_(pc.equal(table["target_type"], _OU), pc.is_in(table["job_id"], wanted)))
+        for job_id, namespace, when in zip(
+            rows["job_id"].to_pylist(),
+            rows["service_namespace"].to_pylist(),
+            rows["last_authenticated_time"].to_pylist(),
+            strict=True,
+        ):
+            allowed[job_id].add(namespace)
+            if when is not None:
+                used[job_id].add(namespace)
+    return {job_id: ServiceSets(frozenset(names), frozenset(used[job_id])) for job_id, names in allowed.items()}
 
 
 def read_history(s3: S3Client, bucket: str, layout: Layout, dt: str) -> History:
@@ -161,24 +206,37 @@ def read_history(s3: S3Client, bucket: str, layout: Layout, dt: str) -> History:
     if not snapshots:
         return History.empty()
     latest = snapshots[-1]
+    collected = {key: record["collected_at"] for key, record in latest.items()}
     previous = snapshots[0] if len(snapshots) == 2 else {}
+    # Only an OU with a new report can have changed: the same job carried forward is the same report.
+    renewed = [
+        (previous[key], record)
+        for key, record in latest.items()
+        if record["target_type"] == _OU and key in previous and record["job_id"] != previous[key]["job_id"]
+    ]
+    if not renewed:
+        return History(collected, {})
+    before = _services(s3, bucket, layout, days[0], {old["job_id"] for old, _ in renewed})
+    after = _services(s3, bucket, layout, days[1], {new["job_id"] for _, new in renewed})
     changed: dict[str, datetime] = {}
-    for key, record in latest.items():
-        before = previous.get(key)
-        if record["target_type"] != TargetType.ORGANIZATIONAL_UNIT.value or before is None:
-            continue
-        counts = ("services_accessible", "services_not_accessed")
-        if record["job_id"] != before["job_id"] and any(record[c] != before[c] for c in counts):
-            ou = record["target_id"]
-            changed[ou] = max(changed.get(ou, record["collected_at"]), record["collected_at"])
-    return History({key: record["collected_at"] for key, record in latest.items()}, changed)
+    for old, new in renewed:
+        if report_changed(before.get(old["job_id"], ServiceSets()), after.get(new["job_id"], ServiceSets())):
+            ou = new["target_id"]
+            changed[ou] = max(changed.get(ou, new["collected_at"]), new["collected_at"])
+    return History(collected, changed)
+
+
+def _services(s3: S3Client, bucket: str, layout: Layout, dt: str, job_ids: set[str]) -> dict[str, ServiceSets]:
+    """The wanted OU reports' services in an `access_details` partition, reading four columns only."""
+    keys = [key for key in list_keys(s3, bucket, layout.partition(ACCESS_DETAILS, dt)) if key.endswith(".parquet")]
+    return service_sets(read_tables(s3, bucket, keys, ACCESS_DETAILS, _SERVICE_COLUMNS), job_ids)
 
 
 def _completed(s3: S3Client, bucket: str, layout: Layout, dt: str) -> dict[Key, dict[str, Any]]:
     """Each target's completed report in a `report_jobs` partition (the newest, if several)."""
     keys = [key for key in list_keys(s3, bucket, layout.partition(REPORT_JOBS, dt)) if key.endswith(".parquet")]
     out: dict[Key, dict[str, Any]] = {}
-    for table in read_tables(s3, bucket, keys, REPORT_JOBS, _COLUMNS):
+    for table in read_tables(s3, bucket, keys, REPORT_JOBS, _JOB_COLUMNS):
         done = table.filter(pc.equal(table["job_status"], JobStatus.COMPLETED.value))
         for record in done.to_pylist():
             key = (record["target_path"], record["policy_id"])

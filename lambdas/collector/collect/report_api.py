@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.collector.collect.limits import SharedLimits
 from lambdas.collector.collect.pacing import Pacer
 from lambdas.collector.models import Target
 from lambdas.collector.store.normalize import as_utc
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 # Pages of up to 1000 rows: one read carries a whole report (~455 services).
 MAX_ITEMS = 1000
 LIMIT_EXCEEDED = "ReportGenerationLimitExceeded"
-TRY_LATER = frozenset({LIMIT_EXCEEDED, "Throttling", "ServiceFailure", "ServiceUnavailable"})
+THROTTLING = "Throttling"
+TRY_LATER = frozenset({LIMIT_EXCEEDED, THROTTLING, "ServiceFailure", "ServiceUnavailable"})
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Failed:
 
 StartOutcome = Started | NotNow | Rejected
 ReadOutcome = Running | Completed | Failed | NotNow | Rejected
+_Outcome = TypeVar("_Outcome", StartOutcome, ReadOutcome)
 
 
 def _error(error: ClientError | BotoCoreError) -> NotNow | Rejected:
@@ -116,13 +119,24 @@ def _error(error: ClientError | BotoCoreError) -> NotNow | Rejected:
 
 
 class ReportApi:
-    """The report calls of one invocation, paced by `pacer` and counted in `calls`."""
+    """The report calls of one invocation, paced by `pacer` at the lane's share of the learned rate,
+    counted in `calls`; each throttle is reported to the shared limits."""
 
-    def __init__(self, iam: IAMClient, pacer: Pacer) -> None:
-        self._iam, self._pacer = iam, pacer
+    def __init__(self, iam: IAMClient, pacer: Pacer, limits: SharedLimits) -> None:
+        self._iam, self._pacer, self._limits = iam, pacer, limits
         self.calls = 0
 
     def start(self, target: Target) -> StartOutcome:
+        return self._learned(self._start(target))
+
+    def read(self, job_id: str, marker: str | None = None) -> ReadOutcome:
+        return self._learned(self._read(job_id, marker))
+
+    def _learned(self, outcome: _Outcome) -> _Outcome:
+        self._limits.after_call(isinstance(outcome, NotNow) and outcome.code == THROTTLING)
+        return outcome
+
+    def _start(self, target: Target) -> StartOutcome:
         self._count()
         try:
             if target.policy_id:
@@ -135,7 +149,7 @@ class ReportApi:
             return _error(error)
         return Started(response["JobId"])
 
-    def read(self, job_id: str, marker: str | None = None) -> ReadOutcome:
+    def _read(self, job_id: str, marker: str | None = None) -> ReadOutcome:
         self._count()
         try:
             if marker is None:
@@ -159,4 +173,5 @@ class ReportApi:
 
     def _count(self) -> None:
         self.calls += 1
+        self._pacer.rate = self._limits.calls_per_second
         self._pacer()

@@ -120,7 +120,8 @@ REPORT_JOBS = Dataset(
         Column(
             "plan",
             STR,
-            "why the run planned the target (ROOT_OR_OU, NEW, OU_CHANGED, DUE) or deferred it (NOT_DUE, OVER_BUDGET)",
+            "why the run planned the target (ROOT_OR_OU, NEW, OU_CHANGED, DUE, AHEAD) or deferred it (NOT_DUE, "
+            "OVER_BUDGET)",
             nullable=True,
             default=None,
         ),
