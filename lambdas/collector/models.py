@@ -271,6 +271,8 @@ class BatchState(Model):
     wait_seconds: int = Field(default=0, ge=0)
     # The longest creation-to-completion time IAM reported per kind of report (`collect.latency.JobKind`).
     latency_by_kind: dict[str, Annotated[float, Field(ge=0)]] = {}
+    # The latest creation-to-completion times per kind (`collect.latency.SAMPLES` at most): when to read first.
+    latency_samples: dict[str, list[Annotated[float, Field(ge=0)]]] = {}
 
     @model_validator(mode="before")
     @classmethod

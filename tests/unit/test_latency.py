@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 from lambdas.collector.collect.latency import JobKind, Latency
@@ -44,3 +45,47 @@ def test_each_kind_is_read_after_its_own_slowest_report() -> None:
 def test_kinds_follow_the_target() -> None:
     kinds = [JobKind.of(t) for t in (ROOT_TARGET, OU_TARGET, ACCOUNT_TARGET, POLICY_TARGET)]
     assert kinds == [JobKind.ROOT, JobKind.OU, JobKind.ACCOUNT, JobKind.POLICY]
+
+
+def test_with_enough_reports_a_job_is_read_first_at_the_kinds_85th_percentile_then_at_its_slowest() -> None:
+    latency = Latency({}, Pace(poll_initial_wait_seconds=10).polling, lambda: NOW)
+    # Twenty account reports that took 5.0, 5.5, ..., 14.5 s
+    for n in range(20):
+        latency.learn(job(ACCOUNT_TARGET, 0), NOW, NOW + timedelta(seconds=5 + n / 2))
+    assert latency.slowest(job(ACCOUNT_TARGET, 0)) == 14.5
+    # A new job is first read at the 17th of 20 (85%): 13 s, not the slowest 14.5 s
+    assert latency.due_in(job(ACCOUNT_TARGET, 0)) == 13.0
+    # Found still running then, it does not raise the kind's expectation, and is read again at 14.5 s
+    latency.learn_running(job(ACCOUNT_TARGET, 13))
+    assert latency.slowest(job(ACCOUNT_TARGET, 0)) == 14.5
+    again = job(ACCOUNT_TARGET, 13, polls=1, checked=NOW)
+    assert latency.due_in(again) == 1.5
+    # Still running at its kind's slowest: the backoff follows its age (half as long again)
+    late = job(ACCOUNT_TARGET, 14.5, polls=2, checked=NOW)
+    latency.learn_running(late)
+    assert latency.due_in(late) == 7.25
+    # The samples are bounded (the batch's state stays small), the slowest is kept
+    for _ in range(100):
+        latency.learn(job(ACCOUNT_TARGET, 0), NOW, NOW + timedelta(seconds=6))
+    assert len(latency.samples[JobKind.ACCOUNT]) == 32
+    assert latency.due_in(job(ACCOUNT_TARGET, 0)) == 6.0
+    assert latency.slowest(job(ACCOUNT_TARGET, 0)) == 14.5
+
+
+def test_under_the_observed_spread_most_jobs_are_read_once() -> None:
+    # Latencies spread like IAM's full reports observed live (4.7-11.7 s): after learning, the share of
+    # jobs read a second time is about 1 - FIRST_READ_QUANTILE, and the idle time after completion is
+    # well under reading every job at the slowest time.
+    rng = random.Random(3)
+    latency = Latency({}, Pace(poll_initial_wait_seconds=10).polling, lambda: NOW)
+    draws = [rng.uniform(4.7, 9.7) if rng.random() < 0.5 else rng.uniform(9.7, 11.7) for _ in range(400)]
+    reads = idle = idle_at_slowest = 0.0
+    for took in draws:
+        first = latency.expected(job(ACCOUNT_TARGET, 0))
+        slowest = latency.slowest(job(ACCOUNT_TARGET, 0))
+        reads += 1 if took <= first else 2
+        idle += (first if took <= first else max(slowest, took)) - took
+        idle_at_slowest += max(slowest, took) - took
+        latency.learn(job(ACCOUNT_TARGET, 0), NOW, NOW + timedelta(seconds=took))
+    assert reads / len(draws) <= 1.2
+    assert idle < 0.85 * idle_at_slowest

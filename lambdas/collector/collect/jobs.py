@@ -64,7 +64,7 @@ class Invocation:
     def __init__(self, state: BatchState, iam: IAMClient, s3: S3Client, stage: str, budget: Budget) -> None:
         self.state, self.budget, self.limits = state, budget, budget.limits
         self.api = ReportApi(iam, budget.pacer, budget.limits)
-        self.latency = Latency(state.latency_by_kind, state.run.polling, budget.clock)
+        self.latency = Latency(state.latency_by_kind, state.run.polling, budget.clock, state.latency_samples)
         self.parts = PartWriter(s3, state.run, state.batch, stage, state.round + 1)
         self.result = StageResult(state)
 
@@ -194,6 +194,7 @@ class Invocation:
                 "finished": self.state.finished + finished,
                 "wait_seconds": self.latency.next_wait(jobs),
                 "latency_by_kind": self.latency.by_kind,
+                "latency_samples": self.latency.samples,
             }
         )
         return self.result

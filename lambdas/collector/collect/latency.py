@@ -2,13 +2,18 @@
 own dates.
 
 Reports of a kind take alike (observed live: the root and the management account 5.9-7.4 s, full OU
-and account reports 4.7-11.7 s, policy-selected ones 1.1-2.8 s), so the batch learns the longest
-creation-to-completion time per kind (`JobKind`: root, OU, account, policy-selected) and reads a job
-once it has run that long: a poll that IAM would answer IN_PROGRESS is rarely made, and a quick kind
-is not held to a slow kind's time. A kind not seen yet is expected to take as long as the slowest kind
-seen (the configured first wait before any). A job found still running raises its kind's expectation
-to half as long again as its age, and is polled again each time it has run half as long again as when
-it was last found running (a backoff that follows the job's own age, capped by the maximum wait).
+and account reports 4.7-11.7 s, policy-selected ones 1.1-2.8 s), so the batch learns, per kind
+(`JobKind`: root, OU, account, policy-selected), the creation-to-completion times IAM reported: the
+longest, and the last `SAMPLES` of them. A job is read first once it has run as long as
+`FIRST_READ_QUANTILE` of its kind's reports took (the longest, until `MIN_SAMPLES` are known): most
+jobs are then read once, soon after they complete, and the few still running are read again when they
+have run as long as the slowest report of their kind. Reading every job only at the slowest time
+would leave IAM idle for the spread of the latencies after most jobs (with one job at a time, the
+whole run waits for it); reading earlier would cost more reads. A quick kind is not held to a slow
+kind's time. A kind not seen yet is expected to take as long as the slowest kind seen (the configured
+first wait before any). A job still running past its kind's slowest time raises that to half as long
+again as its age, and is polled again each time it has run half as long again (a backoff that follows
+the job's own age, capped by the maximum wait).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from enum import StrEnum
 from lambdas.collector.models import Job, JobStatus, Polling, Target
 
 MIN_BACKOFF_SECONDS = 1.0
+SAMPLES = 32  # latencies kept per kind (in the batch's state: a few hundred bytes)
+MIN_SAMPLES = 8
+FIRST_READ_QUANTILE = 0.85  # about one job in seven is read a second time
 
 
 class JobKind(StrEnum):
@@ -39,8 +47,15 @@ class JobKind(StrEnum):
 class Latency:
     """The batch's expected report latency per kind, and what it says about when to read each job."""
 
-    def __init__(self, by_kind: Mapping[str, float], polling: Polling, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        by_kind: Mapping[str, float],
+        polling: Polling,
+        clock: Callable[[], datetime],
+        samples: Mapping[str, list[float]] | None = None,
+    ) -> None:
         self.by_kind: dict[str, float] = dict(by_kind)
+        self.samples: dict[str, list[float]] = {kind: list(values) for kind, values in (samples or {}).items()}
         self.polling, self._clock = polling, clock
 
     def learn(self, job: Job, created: datetime | None, completed: datetime | None) -> None:
@@ -49,20 +64,30 @@ class Latency:
             took = max(0.0, (completed - created).total_seconds())
             kind = JobKind.of(job.target)
             self.by_kind[kind] = max(took, self.by_kind.get(kind, 0.0))
+            self.samples[kind] = [*self.samples.get(kind, []), round(took, 2)][-SAMPLES:]
 
     def learn_running(self, job: Job) -> None:
-        """A job still running at its age: reports of its kind take longer than that; expect half as
-        long again, so the kind's younger jobs are not polled too early one after another."""
+        """A job still running at its first read, past its kind's slowest time: reports of its kind take
+        longer than that; expect half as long again, so its younger jobs are not read too early."""
         if job.started is not None and not job.polls:
             age = (self._clock() - job.started).total_seconds()
-            self.by_kind[JobKind.of(job.target)] = max(self.expected(job), 1.5 * age)
+            if age >= self.slowest(job):
+                self.by_kind[JobKind.of(job.target)] = 1.5 * age
 
-    def expected(self, job: Job) -> float:
-        """How long `job` takes: its kind's slowest so far, else the slowest kind's, else the first wait."""
+    def slowest(self, job: Job) -> float:
+        """Its kind's slowest report so far, else the slowest kind's, else the first wait."""
         known = self.by_kind.get(JobKind.of(job.target))
         if known is not None:
             return known
         return max(self.by_kind.values(), default=float(self.polling.initial_wait_seconds))
+
+    def expected(self, job: Job) -> float:
+        """When `job` is first worth a read: its kind's `FIRST_READ_QUANTILE` once `MIN_SAMPLES` are
+        known, else the slowest time (`slowest`)."""
+        samples = sorted(self.samples.get(JobKind.of(job.target), []))
+        if len(samples) < MIN_SAMPLES:
+            return self.slowest(job)
+        return samples[math.ceil(FIRST_READ_QUANTILE * len(samples)) - 1]
 
     def due_in(self, job: Job) -> float:
         """Seconds until a job in progress is worth a poll (<= 0: now)."""
@@ -70,10 +95,13 @@ class Latency:
             return 0.0
         now = self._clock()
         if job.polls and job.checked is not None:
-            # Found IN_PROGRESS at `checked`: poll again once it has run half as long again (at least a
-            # second later, at most `poll_max_wait_seconds`): a backoff that follows the job's own age.
+            # Found IN_PROGRESS at `checked`: read again when it has run as long as its kind's slowest,
+            # else once it has run half as long again (at least a second later, at most
+            # `poll_max_wait_seconds`): a backoff that follows the job's own age.
             age_then = (job.checked - job.started).total_seconds()
-            wait = min(float(self.polling.max_wait_seconds), max(MIN_BACKOFF_SECONDS, 0.5 * age_then))
+            slowest = self.slowest(job)
+            wait = slowest - age_then if slowest > age_then + MIN_BACKOFF_SECONDS else 0.5 * age_then
+            wait = min(float(self.polling.max_wait_seconds), max(MIN_BACKOFF_SECONDS, wait))
             return wait - (now - job.checked).total_seconds()
         return self.expected(job) - (now - job.started).total_seconds()
 
