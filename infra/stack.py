@@ -97,7 +97,6 @@ class CollectorStack(cdk.Stack):
             functions=functions.by_name,  # type: ignore[arg-type]
             data_bucket=storage.data_bucket,
             topic=alerting.topic,
-            max_concurrency=config.max_concurrency,
             tolerated_failures=config.tolerated_failures,
             max_rounds=config.max_rounds,
             log_retention=retention,

@@ -89,7 +89,6 @@ class Workflow(Construct):
         functions: dict[str, lambda_.IFunction],
         data_bucket: s3.IBucket,
         topic: sns.ITopic,
-        max_concurrency: int,
         tolerated_failures: int,
         max_rounds: int,
         log_retention: logs.RetentionDays,
@@ -119,7 +118,8 @@ class Workflow(Construct):
             "CollectBatches",
             item_reader=sfn.S3JsonItemReader(bucket=data_bucket, key=sfn.JsonPath.string_at("$.run.manifest_key")),
             item_selector={"run.$": "$.run", "batch.$": "$$.Map.Item.Value"},
-            max_concurrency=max_concurrency,
+            # As many lanes as discover decided: IAM's admitted job cap, up to `max_concurrency`.
+            max_concurrency_path="$.run.lanes",
             tolerated_failure_count=tolerated_failures,
             result_path=sfn.JsonPath.DISCARD,
             map_execution_type=sfn.StateMachineType.STANDARD,

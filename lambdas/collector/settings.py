@@ -152,8 +152,9 @@ class Lanes(Tunables):
         default=2,
         ge=1,
         le=1000,
-        description="batches collected at once (the Distributed Map's MaxConcurrency); discover makes the "
-        "number of batches a multiple of it, with equal sizes",
+        description="most batches collected at once: the Distributed Map runs as many as IAM has admitted jobs "
+        "at once, up to this (`MaxConcurrencyPath`); discover makes the number of batches a multiple of it, with "
+        "equal sizes",
     )
 
 

@@ -475,7 +475,7 @@ def test_the_state_machine_takes_its_bounds_from_the_configuration(template: dic
     (machine,) = of_type(template, "AWS::StepFunctions::StateMachine").values()
     definition = json.loads(render(machine["Properties"]["DefinitionString"]))
     collect = definition["States"]["CollectBatches"]
-    assert (collect["MaxConcurrency"], collect["ToleratedFailureCount"]) == (4, 1)
+    assert (collect["MaxConcurrencyPath"], collect["ToleratedFailureCount"]) == ("$.run.lanes", 1)
     progress = collect["ItemProcessor"]["States"]["BatchProgress"]
     bound = load_config(COLLECTOR).max_rounds
     assert {"Variable": "$.round", "NumericGreaterThanEquals": bound, "Next": "BatchLoopBound"} in progress["Choices"]

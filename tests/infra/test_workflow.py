@@ -35,7 +35,6 @@ def definition() -> dict[str, Any]:
         functions=functions,  # type: ignore[arg-type]
         data_bucket=s3.Bucket(stack, "Data"),
         topic=sns.Topic(stack, "Topic"),
-        max_concurrency=7,
         tolerated_failures=2,
         max_rounds=123,
         log_retention=logs.RetentionDays.ONE_MONTH,
@@ -105,7 +104,9 @@ def test_the_map_reads_batches_from_the_manifest_with_bounded_concurrency(defini
     assert collect["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
     assert collect["ItemReader"]["Parameters"]["Key.$"] == "$.run.manifest_key"
     assert collect["ItemSelector"] == {"run.$": "$.run", "batch.$": "$$.Map.Item.Value"}
-    assert (collect["MaxConcurrency"], collect["ToleratedFailureCount"]) == (7, 2)
+    # The lanes discover decided (IAM's admitted job cap, up to `max_concurrency`), not a fixed number
+    assert (collect["MaxConcurrencyPath"], collect["ToleratedFailureCount"]) == ("$.run.lanes", 2)
+    assert "MaxConcurrency" not in collect
     assert "ItemBatcher" not in collect  # batches are in the manifest (moto's interpreter lacks ItemBatcher)
     assert collect["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
 

@@ -287,15 +287,17 @@ def _wait_inline(invocation: Invocation, seconds: float) -> bool:
 
 
 def _count_unadmitted(invocation: Invocation, jobs: list[Job]) -> list[Job]:
-    """Jobs IAM has not admitted count a round per invocation; past the bound they are recorded, and
-    past the run's deadline they are deferred to the next run."""
+    """Jobs not started count a round per invocation in which IAM refused a start (waiting for a slot
+    another lane of ours holds counts none); past the bound they are recorded NOT_STARTED, and past
+    the run's deadline they are deferred to the next run."""
     out: list[Job] = []
     past_deadline = invocation.past_deadline
+    refused = invocation.result.refused > 0
     for job in jobs:
         if job.status is JobStatus.NOT_STARTED and past_deadline:
             invocation.defer(job)
             continue
-        if job.status is JobStatus.NOT_STARTED:
+        if job.status is JobStatus.NOT_STARTED and refused:
             job = job.model_copy(update={"unadmitted_rounds": job.unadmitted_rounds + 1})
             if job.unadmitted_rounds >= invocation.run.polling.max_attempts:
                 invocation.give_up(job)
