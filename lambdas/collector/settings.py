@@ -128,7 +128,7 @@ class Pace(Tunables):
         "it; a run may lower it, not raise it)",
     )
     poll_inline_wait_seconds: int = Field(
-        default=10,
+        default=15,
         ge=0,
         le=60,
         description="a job due within this is waited for inside the invocation rather than through another "

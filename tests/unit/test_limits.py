@@ -252,3 +252,13 @@ def test_lanes_that_share_the_limits_never_run_more_jobs_together_than_iam_admit
     assert done == 40
     assert iam.in_progress_peak <= 3
     assert store.state.admitted == 3
+
+
+def test_report_latencies_are_learned_in_the_shared_state_for_every_lane_and_the_next_runs() -> None:
+    state = LimitState(leases={"a": LEASE_SECONDS})
+    for n in range(40):
+        state = release(state, "a", ("account", 5.0 + n / 10))
+    assert state.leases == {}
+    assert len(state.latency["account"]) == 32  # the latest few
+    assert state.slowest == {"account": 8.9}
+    assert LimitState.from_item(state.as_item()) == state

@@ -81,7 +81,7 @@ def _state(count: int, initial_wait: int) -> BatchState:
         manifest_key="runs/run-1/manifest.json",
         targets=count,
         batches=1,
-        polling=Pace(poll_initial_wait_seconds=initial_wait).polling,
+        polling=Pace(poll_initial_wait_seconds=initial_wait, poll_inline_wait_seconds=10).polling,
     )
     return BatchState(run=run, batch=0, jobs=[Job(target=t) for t in targets(count)])
 

@@ -65,6 +65,7 @@ class Invocation:
         self.state, self.budget, self.limits = state, budget, budget.limits
         self.api = ReportApi(iam, budget.pacer, budget.limits)
         self.latency = Latency(state.latency_by_kind, state.run.polling, budget.clock, state.latency_samples)
+        self.latency.seed(budget.limits.latency, budget.limits.slowest)
         self.parts = PartWriter(s3, state.run, state.batch, stage, state.round + 1)
         self.result = StageResult(state)
 
@@ -100,7 +101,11 @@ class Invocation:
         """One read of a job: its status, or its next page (written at once)."""
         outcome = self.api.read(str(job.job_id), job.marker)
         if job.marker is None and isinstance(outcome, Completed | Failed | Rejected):
-            self.limits.release(job.target)  # IAM's job is over: its slot is free (fetch reads on)
+            # IAM's job is over: its slot is free (fetch reads on), and its latency is learned by all lanes
+            took = (
+                self.latency.took(job, outcome.created, outcome.completed) if isinstance(outcome, Completed) else None
+            )
+            self.limits.release(job.target, took)
         job = _called(job)
         if isinstance(outcome, Running):
             self.latency.learn_running(job)

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 
+from lambdas.collector.collect.limits import LATENCY_SAMPLES
 from lambdas.collector.models import Job, JobStatus, Polling, Target
 
 MIN_BACKOFF_SECONDS = 1.0
-SAMPLES = 32  # latencies kept per kind (in the batch's state: a few hundred bytes)
+SAMPLES = LATENCY_SAMPLES  # latencies kept per kind (in the batch's state: a few hundred bytes)
 MIN_SAMPLES = 8
 FIRST_READ_QUANTILE = 0.85  # about one job in seven is read a second time
 
@@ -65,6 +66,20 @@ class Latency:
             kind = JobKind.of(job.target)
             self.by_kind[kind] = max(took, self.by_kind.get(kind, 0.0))
             self.samples[kind] = [*self.samples.get(kind, []), round(took, 2)][-SAMPLES:]
+
+    def took(self, job: Job, created: datetime | None, completed: datetime | None) -> tuple[str, float] | None:
+        """A finished job's kind and creation-to-completion time (shared with every lane)."""
+        if created is None or completed is None:
+            return None
+        return JobKind.of(job.target).value, max(0.0, (completed - created).total_seconds())
+
+    def seed(self, samples: Mapping[str, list[float]], slowest: Mapping[str, float]) -> None:
+        """Start from what every lane and earlier runs learned, where this batch knows less."""
+        for kind, values in samples.items():
+            if len(values) > len(self.samples.get(kind, [])):
+                self.samples[kind] = list(values)[-SAMPLES:]
+        for kind, seconds in slowest.items():
+            self.by_kind[kind] = max(seconds, self.by_kind.get(kind, 0.0))
 
     def learn_running(self, job: Job) -> None:
         """A job still running at its first read, past its kind's slowest time: reports of its kind take

@@ -28,6 +28,7 @@ re-applied on conflict), `MemoryLimitStore` for a single process.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import threading
 from collections.abc import Callable
@@ -53,6 +54,7 @@ RATE_RECOVERY_SECONDS = 30.0
 RATE_RECOVERY_SHARE = 0.1  # of the ceiling, per recovery step
 RATE_MIN = 0.05  # calls per second: one every 20 s
 _CONFLICT_RETRIES = 20
+LATENCY_SAMPLES = 32  # report latencies kept per kind
 KEY_ATTRIBUTE = "pk"  # the limits table's partition key: the organization id
 
 
@@ -73,6 +75,9 @@ class LimitState:
     probe_wait: float = PROBE_WAIT_MIN
     rate: float | None = None  # None: not throttled yet, the ceiling
     rate_at: float = 0.0  # when `rate` last changed
+    # Report latencies IAM reported, per kind of report (`collect.latency`): the latest few, and the slowest.
+    latency: dict[str, list[float]] = field(default_factory=dict)
+    slowest: dict[str, float] = field(default_factory=dict)
     version: int = 0
 
     def live(self, now: float) -> dict[str, float]:
@@ -88,6 +93,7 @@ class LimitState:
             "next_probe": {"N": repr(self.next_probe)},
             "probe_wait": {"N": repr(self.probe_wait)},
             "rate_at": {"N": repr(self.rate_at)},
+            "latency": {"S": json.dumps({"latest": self.latency, "slowest": self.slowest}, sort_keys=True)},
             "version": {"N": str(self.version)},
         }
         if self.probe is not None:
@@ -98,7 +104,10 @@ class LimitState:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LimitState:
+        latency = json.loads(item["latency"]["S"]) if "latency" in item else {}
         return cls(
+            latency={k: [float(x) for x in v] for k, v in latency.get("latest", {}).items()},
+            slowest={k: float(v) for k, v in latency.get("slowest", {}).items()},
             admitted=int(item["admitted"]["N"]),
             leases={k: float(v["N"]) for k, v in item.get("leases", {}).get("M", {}).items()},
             probe=item["probe"]["S"] if "probe" in item else None,
@@ -159,8 +168,16 @@ def refused(state: LimitState, lease: str, now: float) -> LimitState:
     return replace(state, leases=live, admitted=lowered, next_probe=max(state.next_probe, now + state.probe_wait))
 
 
-def release(state: LimitState, lease: str) -> LimitState:
-    """The job finished (or will not be read again): its slot is free."""
+def release(state: LimitState, lease: str, took: tuple[str, float] | None = None) -> LimitState:
+    """The job finished (or will not be read again): its slot is free. `took`: its kind of report and
+    its creation-to-completion time, learned for every lane and the next runs."""
+    if took is not None:
+        kind, seconds = took
+        state = replace(
+            state,
+            latency={**state.latency, kind: [*state.latency.get(kind, []), round(seconds, 2)][-LATENCY_SAMPLES:]},
+            slowest={**state.slowest, kind: max(seconds, state.slowest.get(kind, 0.0))},
+        )
     if lease not in state.leases:
         return state
     leases = {k: v for k, v in state.leases.items() if k != lease}
@@ -268,7 +285,9 @@ class SharedLimits:
         self.store, self.ceiling, self.lanes, self.run_id = store, ceiling, max(1, lanes), run_id
         self._clock, self._throttle_count = clock, throttle_count
         self._seen = throttle_count()
-        self._rate = store.read().rate_within(ceiling)
+        state = store.read()
+        self._rate = state.rate_within(ceiling)
+        self.latency, self.slowest = state.latency, state.slowest  # as learned when the invocation began
         self.probes = 0
         self.throttles = 0
 
@@ -299,9 +318,9 @@ class SharedLimits:
         lease, now = lease_of(self.run_id, target), self._now()
         self.store.change(lambda state: (refused(state, lease, now), None))
 
-    def release(self, target: Target) -> None:
+    def release(self, target: Target, took: tuple[str, float] | None = None) -> None:
         lease = lease_of(self.run_id, target)
-        self.store.change(lambda state: (release(state, lease), None))
+        self.store.change(lambda state: (release(state, lease, took), None))
 
     def after_call(self, throttled_now: bool) -> None:
         """After each IAM call: a throttle (answered, or absorbed by the retries) slows every lane."""
