@@ -2,6 +2,8 @@
 
 Prices: us-east-1, on-demand list prices, free tiers ignored, as published on the pages below
 (checked 2026-11). Only what a run itself uses is counted; storage is the snapshot kept for one day.
+Lambda bills an invocation's duration, its waits included: the benchmark counts each invocation's
+time on the virtual clock (sleeps, IAM's answers) plus its computing time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ LOGS_INGESTED_GB = 0.50
 SNS_PUBLISH = 0.50 / 1_000_000
 # https://aws.amazon.com/xray/pricing/ — traces recorded.
 XRAY_TRACE = 5.00 / 1_000_000
+# https://aws.amazon.com/dynamodb/pricing/on-demand/ — on-demand write and read request units (the
+# learned-limits table: items under 1 KB, so a write is one unit and a strongly consistent read one).
+DYNAMODB_WRITE = 0.625 / 1_000_000
+DYNAMODB_READ = 0.125 / 1_000_000
 
 GB = 1024**3
 
@@ -41,6 +47,8 @@ class RunUsage:
     log_bytes: int
     sns_publishes: int
     traces: int
+    dynamodb_writes: int = 0
+    dynamodb_reads: int = 0
 
 
 def cost(usage: RunUsage) -> dict[str, float]:
@@ -52,6 +60,7 @@ def cost(usage: RunUsage) -> dict[str, float]:
         "cloudwatch_logs": usage.log_bytes / GB * LOGS_INGESTED_GB,
         "sns": usage.sns_publishes * SNS_PUBLISH,
         "xray": usage.traces * XRAY_TRACE,
+        "dynamodb": usage.dynamodb_writes * DYNAMODB_WRITE + usage.dynamodb_reads * DYNAMODB_READ,
     }
     return {**{name: round(value, 6) for name, value in parts.items()}, "total": round(sum(parts.values()), 6)}
 

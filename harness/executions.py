@@ -14,9 +14,10 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 from unittest import mock
 
@@ -47,24 +48,35 @@ class Execution:
     events: list[dict[str, Any]]
     states_entered: list[str] = field(default_factory=list)
     child_events: list[dict[str, Any]] = field(default_factory=list)  # the batches' executions
+    discovered: dict[str, Any] = field(default_factory=dict)  # the run Discover made, whatever came after
 
     @property
     def run(self) -> dict[str, Any]:
-        run: dict[str, Any] = self.output.get("run", {})
+        """The run context: from the output, or as Discover made it (an execution that failed or timed
+        out after Discover has no output)."""
+        run: dict[str, Any] = self.output.get("run") or self.discovered
         return run
 
 
 class Progress:
-    """Prints states as they are entered and, while batches run, targets done out of the total."""
+    """Prints states as they are entered and, while batches run, targets done out of the total; with a
+    `clock` (a virtual one), the time on it since the start beside the real time."""
 
-    def __init__(self, out: TextIO, s3: S3Client, bucket: str, layout: Layout) -> None:
+    def __init__(
+        self, out: TextIO, s3: S3Client, bucket: str, layout: Layout, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.out, self.s3, self.bucket, self.layout = out, s3, bucket, layout
         self.started = time.monotonic()
+        self.clock = clock
+        self.started_at = clock() if clock else None
         self._rows: dict[str, int] = {}
         self._last = ""
 
     def say(self, text: str) -> None:
-        self.out.write(f"  [{time.monotonic() - self.started:6.1f}s] {text}\n")
+        stamp = f"{time.monotonic() - self.started:6.1f}s"
+        if self.clock and self.started_at:
+            stamp += f" | {str(self.clock() - self.started_at).split('.')[0]:>8} virtual"
+        self.out.write(f"  [{stamp}] {text}\n")
         self.out.flush()
 
     def targets_done(self, run_id: str) -> int:
@@ -138,6 +150,7 @@ def follow(sfn: Any, arn: str, progress: Progress, interval: float = 0.5) -> Exe
                 wall_seconds=(stop - start).total_seconds() if start and stop else time.monotonic() - progress.started,
                 events=events,
                 states_entered=entered,
+                discovered=run,
             )
         time.sleep(0.5)
 
@@ -151,11 +164,13 @@ def start_and_follow(
     execution_input: Mapping[str, Any],
     log: TextIO,
     interval: float = 0.5,
+    clock: Callable[[], datetime] | None = None,
 ) -> Execution:
-    """Start an execution of the deployed state machine and follow it; handlers' logs go to `log`."""
+    """Start an execution of the deployed state machine and follow it; handlers' logs go to `log`.
+    `clock`: the run's virtual clock, printed beside real time."""
     sfn, s3 = client("stepfunctions"), client("s3")
     layout = Layout(deployment.data_prefix)
-    progress = Progress(out, s3, deployment.bucket, layout)
+    progress = Progress(out, s3, deployment.bucket, layout, clock)
     histories = MapRunHistories()
     with lambdas.installed(), histories.installed(), handler_output(lambdas, log):
         arn = sfn.start_execution(

@@ -19,6 +19,8 @@ def test_a_run_costs_its_counts_at_list_prices() -> None:
         log_bytes=2 * 1024**3,
         sns_publishes=1_000_000,
         traces=1_000_000,
+        dynamodb_writes=1_000_000,
+        dynamodb_reads=2_000_000,
     )
     dollars = cost(usage)
     assert dollars["step_functions"] == pytest.approx(0.025)
@@ -27,6 +29,7 @@ def test_a_run_costs_its_counts_at_list_prices() -> None:
     assert dollars["cloudwatch_logs"] == pytest.approx(1.0)
     assert dollars["sns"] == pytest.approx(0.5)
     assert dollars["xray"] == pytest.approx(5.0)
+    assert dollars["dynamodb"] == pytest.approx(0.625 + 0.25)
     assert dollars["total"] == pytest.approx(sum(v for k, v in dollars.items() if k != "total"), abs=1e-5)
 
 
