@@ -25,7 +25,7 @@ from iam_report_emulator.presets import DEMO_ACCOUNT, apply_preset
 from iam_report_emulator.server import EmulatorServer
 from lambdas.collector.collect.discover import select_targets, walk_organization
 from lambdas.collector.collect.jobs import poll_batch, start_batch
-from lambdas.collector.collect.limits import Ceiling, LimitState, MemoryLimitStore, SharedLimits
+from lambdas.collector.collect.limits import KEY_ATTRIBUTE, Ceiling, LimitState, MemoryLimitStore, SharedLimits
 from lambdas.collector.collect.pacing import Budget, Pacer
 from lambdas.collector.collect.report_session import ReportSession
 from lambdas.collector.config import DiscoverSettings
@@ -33,6 +33,7 @@ from lambdas.collector.models import BatchState, Job, RunContext
 from lambdas.collector.settings import Pace
 
 RUN_ID = "fetch-probe"
+LIMITS_TABLE = "fetch-probe-limits"
 BUCKET = "fetch-probe-data"
 PAGE_ITEMS = 100
 
@@ -45,6 +46,13 @@ def _prepare(targets: int, seed: int) -> dict[str, Any]:
     store.configure(job_seconds=0, short_page_items=PAGE_ITEMS, max_jobs_in_progress=100_000)
     s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET)
+    dynamodb = client("dynamodb")  # the learned limits fetch releases its jobs' slots into
+    dynamodb.create_table(
+        TableName=LIMITS_TABLE,
+        KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     role = reporter_role_arn(DEMO_ACCOUNT)
     session = ReportSession(sts=client("sts"), role_arn=role, external_id=None, duration_seconds=3600)
     settings = DiscoverSettings(data_bucket=BUCKET, report_role_arn=role, limits_table="unused-here")
@@ -135,6 +143,7 @@ def probe(targets: int, seed: int = 7) -> dict[str, Any]:
             **endpoint.environment(),
             "DATA_BUCKET": BUCKET,
             "REPORT_ROLE_ARN": prepared["role"],
+            "LIMITS_TABLE": LIMITS_TABLE,
             "POWERTOOLS_SERVICE_NAME": "org-access-report",
             "POWERTOOLS_METRICS_NAMESPACE": "OrgAccessReport",
             "POWERTOOLS_TRACE_DISABLED": "true",
