@@ -15,8 +15,9 @@ below, one item per organization in a small DynamoDB table, holds what IAM has s
   admitted level) and doubles the time to the next probe (`probe_wait`, up to `PROBE_WAIT_MAX`).
   A refusal of a start that was *not* a probe means IAM admits fewer than it did (another caller's
   job, or a lower cap): `admitted` drops below the jobs then running, to one at least.
-- **Calls.** `rate` starts at the ceiling. A throttle (one absorbed by the client's retries, or one
-  that outlasted them) halves it, at most once a second across lanes; every `RATE_RECOVERY_SECONDS`
+- **Calls.** `rate` starts at the ceiling. A throttle that outlasted the client's adaptive retries
+  halves it, at most once a second across lanes (absorbed ones are only counted: a few random
+  throttles must not drag the rate down); every `RATE_RECOVERY_SECONDS`
   without one it grows back by a tenth of the ceiling (additive increase, multiplicative decrease).
   Each lane paces its calls to its share, `rate / lanes`.
 
@@ -290,6 +291,7 @@ class SharedLimits:
         self.latency, self.slowest = state.latency, state.slowest  # as learned when the invocation began
         self.probes = 0
         self.throttles = 0
+        self.absorbed = 0
 
     def _now(self) -> float:
         return self._clock().timestamp()
@@ -323,10 +325,14 @@ class SharedLimits:
         self.store.change(lambda state: (release(state, lease, took), None))
 
     def after_call(self, throttled_now: bool) -> None:
-        """After each IAM call: a throttle (answered, or absorbed by the retries) slows every lane."""
+        """After each IAM call: a throttle that outlasted the client's adaptive retries slows every
+        lane. Throttles the retries absorbed are counted only: the client's own adaptive limiter has
+        answered them, and a few at random (IAM's, not caused by our pace) must not drag the shared
+        rate down."""
         count = self._throttle_count()
-        if throttled_now or count > self._seen:
-            self._seen = count
+        self.absorbed += count - self._seen
+        self._seen = count
+        if throttled_now:
             self.throttled()
 
     def throttled(self) -> None:
