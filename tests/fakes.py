@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from lambdas.collector.collect.pacing import Budget, Pacer
-from lambdas.collector.models import Target, TargetType
+from lambdas.collector.models import Polling, RunContext, Target, TargetType
 from tests.helpers import budget, limits
 
 if TYPE_CHECKING:
@@ -18,6 +18,21 @@ if TYPE_CHECKING:
 
 ORG = "o-a1b2c3d4e5"
 START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+
+
+def run_context(count: int, polling: Polling, batches: int = 1) -> RunContext:
+    """The run of `count` account targets in `batches` batches, as discover would describe it."""
+    return RunContext(
+        run_id="run-1",
+        dt="2026-11-24",
+        collected_at=START,
+        organization_id=ORG,
+        bucket="collector-data",
+        manifest_key="runs/run-1/manifest.json",
+        targets=count,
+        batches=batches,
+        polling=polling,
+    )
 
 
 def targets(count: int) -> list[Target]:

@@ -24,9 +24,9 @@ from lambdas.collector.collect.limits import (
     throttled,
 )
 from lambdas.collector.collect.pacing import Budget, Pacer
-from lambdas.collector.models import BatchState, Job, JobStatus, RunContext
+from lambdas.collector.models import BatchState, Job, JobStatus
 from lambdas.collector.settings import Pace
-from tests.fakes import ORG, START, FakeClock, FakeIam, FakeS3, as_iam, as_s3, targets
+from tests.fakes import FakeClock, FakeIam, FakeS3, as_iam, as_s3, run_context, targets
 from tests.helpers import budget
 
 CEILING = Ceiling(jobs=50, calls_per_second=20.0)
@@ -134,17 +134,7 @@ def test_the_state_survives_its_item_form() -> None:
 
 def _run(count: int, iam: FakeIam, clock: FakeClock, shared: SharedLimits, latency: int = 3) -> list[StageResult]:
     """A batch of `count` account reports, its stages chained as the state machine chains them."""
-    run = RunContext(
-        run_id="run-1",
-        dt="2026-11-24",
-        collected_at=START,
-        organization_id=ORG,
-        bucket="collector-data",
-        manifest_key="runs/run-1/manifest.json",
-        targets=count,
-        batches=1,
-        polling=Pace(poll_initial_wait_seconds=latency, poll_max_attempts=100).polling,
-    )
+    run = run_context(count, Pace(poll_initial_wait_seconds=latency, poll_max_attempts=100).polling)
     state = BatchState(run=run, batch=0, jobs=[Job(target=t) for t in targets(count)])
     s3 = FakeS3()
     results = [start_batch(state, as_iam(iam), as_s3(s3), _budget(clock, shared))]
@@ -225,17 +215,7 @@ def test_lanes_that_share_the_limits_never_run_more_jobs_together_than_iam_admit
     lanes = [_shared(clock, store), _shared(clock, store)]
     lanes[1].run_id = "run-1-lane-2"  # other leases (the lease ids name the run and target)
     short: Callable[[], int] = lambda: 5_000  # noqa: E731  # invocations of five seconds: the lanes interleave
-    run = RunContext(
-        run_id="run-1",
-        dt="2026-11-24",
-        collected_at=START,
-        organization_id=ORG,
-        bucket="collector-data",
-        manifest_key="runs/run-1/manifest.json",
-        targets=40,
-        batches=2,
-        polling=Pace(poll_initial_wait_seconds=3, poll_max_attempts=100).polling,
-    )
+    run = run_context(40, Pace(poll_initial_wait_seconds=3, poll_max_attempts=100).polling, batches=2)
     chosen = targets(40)
     states = [BatchState(run=run, batch=n, jobs=[Job(target=t) for t in chosen[n::2]]) for n in range(2)]
     done = 0

@@ -10,9 +10,9 @@ import pytest
 from lambdas.collector.collect.discover import batches
 from lambdas.collector.collect.jobs import poll_batch, start_batch
 from lambdas.collector.collect.pacing import Pacer
-from lambdas.collector.models import BatchState, Job, JobStatus, RunContext
+from lambdas.collector.models import BatchState, Job, JobStatus
 from lambdas.collector.settings import Pace
-from tests.fakes import ORG, START, FakeClock, FakeIam, FakeS3, as_iam, as_s3, targets
+from tests.fakes import FakeClock, FakeIam, FakeS3, as_iam, as_s3, run_context, targets
 
 if TYPE_CHECKING:
     pass
@@ -72,17 +72,7 @@ def test_batches_are_equal_fill_every_lane_and_keep_every_target_once_in_order(
 
 
 def _state(count: int, initial_wait: int) -> BatchState:
-    run = RunContext(
-        run_id="run-1",
-        dt="2026-11-24",
-        collected_at=START,
-        organization_id=ORG,
-        bucket="collector-data",
-        manifest_key="runs/run-1/manifest.json",
-        targets=count,
-        batches=1,
-        polling=Pace(poll_initial_wait_seconds=initial_wait, poll_inline_wait_seconds=10).polling,
-    )
+    run = run_context(count, Pace(poll_initial_wait_seconds=initial_wait, poll_inline_wait_seconds=10).polling)
     return BatchState(run=run, batch=0, jobs=[Job(target=t) for t in targets(count)])
 
 
