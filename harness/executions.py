@@ -140,7 +140,7 @@ def follow(sfn: Any, arn: str, progress: Progress, interval: float = 0.5) -> Exe
         if description["status"] != "RUNNING":
             progress.tick(run)
             output = json.loads(description.get("output") or "{}")
-            start, stop = description.get("startDate"), description.get("stopDate")
+            start, stop = description.get("startDate"), description.get("stopDate") or _timed_out_at(events)
             return Execution(
                 arn=arn,
                 status=description["status"],
@@ -153,6 +153,13 @@ def follow(sfn: Any, arn: str, progress: Progress, interval: float = 0.5) -> Exe
                 discovered=run,
             )
         time.sleep(0.5)
+
+
+def _timed_out_at(events: list[dict[str, Any]]) -> datetime | None:
+    """When an execution timed out, from its history (moto's DescribeExecution leaves out the stopDate
+    of a TIMED_OUT execution)."""
+    timed_out = [event["timestamp"] for event in events if event.get("type") == "ExecutionTimedOut"]
+    return timed_out[0] if timed_out else None
 
 
 def start_and_follow(

@@ -52,6 +52,7 @@ import botocore.endpoint
 from botocore.exceptions import CapacityNotAvailableError
 from botocore.retries import bucket
 from moto.iam.responses import IamResponse
+from moto.stepfunctions.parser.api import ExecutionTimedOutEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
@@ -345,6 +346,18 @@ def _executions(clock: VirtualClock) -> list[Any]:
 
                 def expire() -> None:
                     timed_out[id(env)] = clock.now()
+                    # As AWS records it (moto neither writes this event nor answers a timed-out
+                    # execution's stopDate: the history says when it stopped)
+                    details: Any = {
+                        "executionTimedOutEventDetails": ExecutionTimedOutEventDetails(
+                            error="States.Timeout", cause=f"the execution ran longer than {timeout} s"
+                        )
+                    }
+                    env.event_manager.add_event(
+                        context=env.event_history_context,
+                        event_type=HistoryEventType.ExecutionTimedOut,
+                        event_details=details,
+                    )
                     env.set_timed_out()
 
                 timer = clock.timer(timeout, expire)

@@ -6,21 +6,27 @@ IAM's observed model runs day after day on the virtual clock: days of report lat
 from __future__ import annotations
 
 import io
+import json
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
-from harness.bench import START, judge, print_table, run_bench
+from harness.bench import RATE, START, judge, print_table, run_bench, run_days
 from harness.runner import synthesize
 
 ACCOUNTS = 12
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, Any]:
+def template() -> dict[str, Any]:
+    synthesized: dict[str, Any] = synthesize()  # the collector's defaults, as `make bench` deploys it
+    return synthesized
+
+
+@pytest.fixture(scope="module")
+def results(template: dict[str, Any]) -> dict[str, Any]:
     out = io.StringIO()
-    template: dict[str, Any] = synthesize()  # the collector's defaults, as `make bench` deploys it
     return run_bench(
         template, [ACCOUNTS], out, models=["observed-account", "generous"], max_days=4, fetch_targets=None, stress=12
     )
@@ -111,3 +117,17 @@ def test_the_stressed_run_absorbs_throttles_and_the_goals_are_judged(results: di
         "Goals:",
     ):
         assert heading in printed.getvalue()
+
+
+def test_an_execution_past_the_state_machines_timeout_times_out_on_the_virtual_clock(template: dict[str, Any]) -> None:
+    # Given the deployed state machine with a timeout shorter than a day of one job at a time
+    short = json.loads(json.dumps(template).replace('\\"TimeoutSeconds\\":43200', '\\"TimeoutSeconds\\":120'))
+    # When the first day runs
+    summary = run_days(short, "observed-account", ACCOUNTS, RATE, io.StringIO(), max_days=1)
+    # Then it times out after 120 s of virtual time, as AWS would end it, and makes no partition
+    (day,) = summary["days"]
+    assert (day["status"], day["wall_seconds"]) == ("TIMED_OUT", 120.0)
+    assert (day["targets_in_partition"], day["targets_collected"]) == (0, 0)
+    assert day["missing_targets"] == day["backlog"] > ACCOUNTS
+    assert summary["backlog_gone"] is None
+    assert summary["steady_state"] is None

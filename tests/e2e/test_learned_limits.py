@@ -30,7 +30,7 @@ def test_the_job_cap_is_learned_within_a_run_and_the_next_run_plans_with_it(
     store = store_for_account(demo_org.management_account_id)
     store.configure(model=model_named("observed", scope), job_seconds=None, time_scale=TIME_SCALE)
     targets = organization_targets(demo_org)
-    first = collector.run({**FAST, "poll_inline_wait_seconds": 0})
+    first = collector.run(FAST)
     assert first.status == "SUCCEEDED", first.cause
     assert first.run["lanes"] == 1  # nothing learned yet: one job at a time, one lane
     summary = first.output["finalize"]["summary"]
@@ -45,7 +45,7 @@ def test_the_job_cap_is_learned_within_a_run_and_the_next_run_plans_with_it(
     else:
         assert state.admitted >= 5  # found during the run, from one
         assert store.limit_exceeded <= 3
-    second = collector.run({**FAST, "poll_inline_wait_seconds": 0})
+    second = collector.run(FAST)
     assert second.status == "SUCCEEDED", second.cause
     assert second.run["lanes"] == (1 if scope == "account" else 2)  # planned with what the first run learned
     assert second.output["finalize"]["summary"]["jobs_by_status"] == {"COMPLETED": second.run["targets"]}
