@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from lambdas.collector.collect.limits import LimitStore
+from lambdas.collector.collect.limits import Ceiling, LimitStore
 from lambdas.collector.collect.plan import capacity, make_plan, read_history
 from lambdas.collector.config import DiscoverSettings
 from lambdas.collector.errors import TargetSelectionError
@@ -165,7 +165,7 @@ def discover(
     # What IAM has admitted so far, within the configured bounds: the plan's capacity and the lanes.
     learned = limits_of(tree.organization_id).read()
     jobs = min(learned.admitted, settings.iam_max_jobs_in_progress)
-    rate = min(settings.iam_calls_per_second, learned.rate or settings.iam_calls_per_second)
+    rate = learned.rate_within(Ceiling(settings.iam_max_jobs_in_progress, settings.iam_calls_per_second))
     plan = make_plan(
         selected,
         read_history(s3, settings.data_bucket, layout, dt.isoformat()),
