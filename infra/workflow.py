@@ -38,6 +38,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra.nag import acknowledge, resource_finding
+from lambdas.collector.settings import RUN_BUDGET_MAX_SECONDS, RUN_FINISH_SECONDS
 
 LAMBDA_SERVICE_ERRORS = [
     "Lambda.ServiceException",
@@ -181,7 +182,8 @@ class Workflow(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            timeout=cdk.Duration.hours(12),
+            # Above the largest run budget (a per-run override included) and what follows it.
+            timeout=cdk.Duration.seconds(RUN_BUDGET_MAX_SECONDS + RUN_FINISH_SECONDS),
         )
         self._acknowledge(functions, data_bucket)
 

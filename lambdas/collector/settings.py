@@ -26,6 +26,12 @@ Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
 ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")]  # STS's own rule
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]  # a typo check: SNS confirms
 
+# A run's time budget is at most a day; the state machine's timeout is that plus the time a run needs after
+# its budget is spent (the jobs it started finish or are given up, finalize, alert), so a run of the
+# largest budget ends by its deadline, never by the timeout.
+RUN_BUDGET_MAX_SECONDS = 86_400
+RUN_FINISH_SECONDS = 7_200
+
 # CloudWatch Logs' allowed retention periods, in days, with the name CDK's RetentionDays gives each.
 LOG_RETENTION: dict[int, str] = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
@@ -74,7 +80,7 @@ class Selection(Tunables):
     run_budget_seconds: int = Field(
         default=72_000,
         ge=60,
-        le=86_400,
+        le=RUN_BUDGET_MAX_SECONDS,
         description="the time a run may spend on IAM reports (default 20 h, well before the next daily start): "
         "a run plans no more accounts than fit at the expected report time and the job cap IAM has admitted, "
         "and starts no job once it is spent; the rest is the next run's first work",

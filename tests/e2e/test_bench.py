@@ -14,6 +14,7 @@ import pytest
 
 from harness.bench import RATE, START, judge, print_table, run_bench, run_days
 from harness.runner import synthesize
+from lambdas.collector.settings import RUN_BUDGET_MAX_SECONDS, RUN_FINISH_SECONDS
 
 ACCOUNTS = 12
 
@@ -121,7 +122,9 @@ def test_the_stressed_run_absorbs_throttles_and_the_goals_are_judged(results: di
 
 def test_an_execution_past_the_state_machines_timeout_times_out_on_the_virtual_clock(template: dict[str, Any]) -> None:
     # Given the deployed state machine with a timeout shorter than a day of one job at a time
-    short = json.loads(json.dumps(template).replace('\\"TimeoutSeconds\\":43200', '\\"TimeoutSeconds\\":120'))
+    deployed = f'\\"TimeoutSeconds\\":{RUN_BUDGET_MAX_SECONDS + RUN_FINISH_SECONDS}'
+    assert deployed in json.dumps(template)
+    short = json.loads(json.dumps(template).replace(deployed, '\\"TimeoutSeconds\\":120'))
     # When the first day runs
     summary = run_days(short, "observed-account", ACCOUNTS, RATE, io.StringIO(), max_days=1)
     # Then it times out after 120 s of virtual time, as AWS would end it, and makes no partition

@@ -15,6 +15,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from infra.workflow import LAMBDA_SERVICE_ERRORS, Workflow
+from lambdas.collector.settings import Pace, Selection
 from tests.infra.synth import render
 
 NAMES = ("discover", "generate", "poll", "fetch", "finalize", "alert")
@@ -134,3 +135,17 @@ def test_a_batch_loops_wait_poll_and_fetch_within_a_bound(definition: dict[str, 
         assert states[name]["OutputPath"] == "$.Payload"
         assert states[name]["Parameters"]["Payload.$"] == "$"
         assert states[name]["Retry"][0]["ErrorEquals"] == LAMBDA_SERVICE_ERRORS
+
+
+def test_a_run_of_the_largest_budget_ends_by_its_deadline_not_by_the_state_machines_timeout(
+    definition: dict[str, Any],
+) -> None:
+    # The budget may be raised to its bound for one run; the jobs started just before the deadline are then
+    # polled at most max_attempts times, max_wait apart, and finalize and alert follow.
+    budget_bound = Selection.model_fields["run_budget_seconds"].metadata
+    (largest,) = [constraint.le for constraint in budget_bound if hasattr(constraint, "le")]
+    pace = Pace()
+    last_job_given_up = largest + pace.poll_max_attempts * pace.poll_max_wait_seconds
+    assert definition["TimeoutSeconds"] >= last_job_given_up + 3600
+    # and the default budget leaves the next daily run its start
+    assert Selection().run_budget_seconds + pace.poll_max_attempts * pace.poll_max_wait_seconds < 86_400
