@@ -75,7 +75,7 @@ def _prepare(targets: int, seed: int) -> dict[str, Any]:
     limits = SharedLimits(
         MemoryLimitStore(LimitState(admitted=len(chosen))),
         Ceiling(len(chosen)),
-        lanes=1,
+        lane="probe",
         run_id=RUN_ID,
         clock=store.clock.now,
         throttle_count=lambda: 0,

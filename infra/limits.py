@@ -33,6 +33,3 @@ class Limits(Construct):
     def grant_learn(self, grantee: iam.IGrantable) -> iam.Grant:
         """Read the limits and write what was learned (a conditional put of the whole item)."""
         return self.table.grant(grantee, "dynamodb:GetItem", "dynamodb:PutItem")
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.table.grant(grantee, "dynamodb:GetItem")

@@ -30,7 +30,7 @@ def limits(
     return SharedLimits(
         store or MemoryLimitStore(LimitState(admitted=admitted)),
         Ceiling(ceiling, rate or math.inf),
-        lanes=1,
+        lane="test",
         run_id="test",
         clock=clock,
         throttle_count=throttle_count,

@@ -200,20 +200,6 @@ class RunContext(Model):
         return Ceiling(self.max_jobs_in_progress, self.max_calls_per_second or math.inf)
 
 
-class Batch(Model):
-    """One item of the manifest: the targets one child execution of the Distributed Map collects."""
-
-    batch: int = Field(ge=0)
-    targets: list[Target] = Field(min_length=1)
-
-
-class GenerateEvent(Model):
-    """A child execution's input, as the Distributed Map's ItemSelector builds it."""
-
-    run: RunContext
-    batch: Batch
-
-
 class JobStatus(StrEnum):
     # In flight (carried in the batch state)
     NOT_STARTED = "NOT_STARTED"  # also final, when generation was never admitted
@@ -254,6 +240,35 @@ class Job(Model):
         if (self.status is JobStatus.TRUNCATED) != (self.marker is not None):
             raise ValueError("a marker goes with, and only with, a TRUNCATED job")
         return self
+
+
+class Batch(Model):
+    """One item of the manifest: the targets one child execution of the Distributed Map collects, and
+    those of its jobs discover already started (measuring IAM's job cap before deciding the lanes)."""
+
+    batch: int = Field(ge=0)
+    targets: list[Target] = Field(min_length=1)
+    started: list[Job] = Field(default=[])
+
+    @model_validator(mode="after")
+    def _started_are_ours_and_in_progress(self) -> Batch:
+        keys = {target.key for target in self.targets}
+        for job in self.started:
+            if job.status is not JobStatus.IN_PROGRESS or job.target.key not in keys:
+                raise ValueError(f"started job {job.job_id} is not an IN_PROGRESS job of one of the batch's targets")
+        return self
+
+    def jobs(self) -> list[Job]:
+        """The batch's jobs in its targets' order: those started, the rest not yet."""
+        started = {job.target.key: job for job in self.started}
+        return [started.get(target.key) or Job(target=target) for target in self.targets]
+
+
+class GenerateEvent(Model):
+    """A child execution's input, as the Distributed Map's ItemSelector builds it."""
+
+    run: RunContext
+    batch: Batch
 
 
 _COUNTS = ("pending", "truncated")

@@ -104,12 +104,14 @@ class Pace(Tunables):
         "an equal share",
     )
     iam_max_jobs_in_progress: int = Field(
-        default=50,
+        default=200,
         ge=1,
         le=10_000,
         description="upper bound of IAM's cap on report jobs in progress (AWS does not publish it; one was "
         "observed live): the cap is learned below it, starting at one and probing upward now and then, and "
-        "shared by every batch; no more batches run at once than it has admitted",
+        "shared by every batch; no more batches run at once than it has admitted. The default leaves room "
+        "for the call rate to bind: at 20 calls a second, 10 reports a second of ~10 s each keep ~100 in "
+        "progress",
     )
     poll_initial_wait_seconds: int = Field(
         default=10,
@@ -155,12 +157,13 @@ class Lanes(Tunables):
     """How many batches run at once (the state machine's Distributed Map, and discover's batching)."""
 
     max_concurrency: int = Field(
-        default=2,
+        default=4,
         ge=1,
         le=1000,
         description="most batches collected at once: the Distributed Map runs as many as IAM has admitted jobs "
-        "at once, up to this (`MaxConcurrencyPath`); discover makes the number of batches a multiple of it, with "
-        "equal sizes",
+        "at once, up to this (`MaxConcurrencyPath`; discover measures the cap first when less is known); one "
+        "lane makes one IAM call at a time, so reaching the call rate takes several; discover makes the number "
+        "of batches a multiple of the lanes, with equal sizes",
     )
 
 

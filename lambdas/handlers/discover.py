@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.collector.collect.discover import discover
 from lambdas.collector.collect.one_run import run_in_progress
+from lambdas.collector.collect.warm_up import WarmUp
 from lambdas.collector.config import DiscoverSettings, load
 from lambdas.collector.models import DiscoverEvent
 from lambdas.collector.names import Metric
@@ -32,14 +33,20 @@ def handler(event: DiscoverEvent, context: LambdaContext) -> dict[str, Any]:
             "run skipped: another run is in progress", extra={"run_in_progress": in_progress.model_dump(mode="json")}
         )
         return {"skipped": True, "run_in_progress": in_progress.model_dump(mode="json")}
-    organizations = aws.reporter(settings).organizations(event.run_id)
+    reporter = aws.reporter(settings)
     found = discover(
         event,
         settings,
-        organizations,
+        reporter.organizations(event.run_id),
         aws.s3,
         limits_of=lambda org: aws.limits(settings.limits_table, org),
         now=aws.clock(),
+        warm_up=WarmUp(
+            iam=lambda: reporter.iam(event.run_id),
+            clock=aws.clock,
+            sleep=aws.sleep,
+            throttle_count=lambda: reporter.throttles.count,
+        ),
     )
     count(Metric.TARGETS_DISCOVERED, found.run.targets)
     if found.skipped_exclude_ids:

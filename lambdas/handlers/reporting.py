@@ -37,7 +37,7 @@ def run_stage(name: str, work: Stage, state: BatchState, context: LambdaContext)
     limits = SharedLimits(
         aws.limits(settings.limits_table, state.run.organization_id),
         state.run.ceiling,
-        lanes=state.run.lanes,
+        lane=f"batch-{state.batch}",
         run_id=state.run.run_id,
         clock=aws.clock,
         throttle_count=lambda: reporter.throttles.count,

@@ -371,7 +371,7 @@ def test_the_limits_table_is_on_demand_recoverable_and_learned_only_by_the_repor
             if action.startswith("dynamodb:") and any(table_id in json.dumps(r) for r in as_list(s["Resource"]))
         )
         expected = {
-            "discover": ["dynamodb:GetItem"],
+            "discover": ["dynamodb:GetItem", "dynamodb:PutItem"],
             "generate": ["dynamodb:GetItem", "dynamodb:PutItem"],
             "poll": ["dynamodb:GetItem", "dynamodb:PutItem"],
             "fetch": ["dynamodb:GetItem", "dynamodb:PutItem"],

@@ -60,6 +60,8 @@ def test_with_enough_reports_a_job_is_read_first_at_the_kinds_85th_percentile_th
     assert latency.slowest(job(ACCOUNT_TARGET, 0)) == 14.5
     again = job(ACCOUNT_TARGET, 13, polls=1, checked=NOW)
     assert latency.due_in(again) == 1.5
+    # Found running just short of the slowest: read again a second later, not at half its age again
+    assert latency.due_in(job(ACCOUNT_TARGET, 14, polls=1, checked=NOW)) == 1.0
     # Still running at its kind's slowest: the backoff follows its age (half as long again)
     late = job(ACCOUNT_TARGET, 14.5, polls=2, checked=NOW)
     latency.learn_running(late)

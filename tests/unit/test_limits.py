@@ -9,6 +9,7 @@ import pytest
 
 from lambdas.collector.collect.jobs import StageResult, poll_batch, start_batch
 from lambdas.collector.collect.limits import (
+    LANE_SECONDS,
     LEASE_SECONDS,
     PROBE_WAIT_MIN,
     RATE_RECOVERY_SECONDS,
@@ -151,9 +152,11 @@ def _budget(clock: FakeClock, shared: SharedLimits, time_left_ms: Callable[[], i
     return budget(pacer=pacer, clock=clock.now, sleep=clock.sleep, shared=shared, time_left_ms=time_left_ms)
 
 
-def _shared(clock: FakeClock, store: MemoryLimitStore | None = None, ceiling: Ceiling = CEILING) -> SharedLimits:
+def _shared(
+    clock: FakeClock, store: MemoryLimitStore | None = None, ceiling: Ceiling = CEILING, lane: str = "test"
+) -> SharedLimits:
     return SharedLimits(
-        store or MemoryLimitStore(), ceiling, lanes=1, run_id="run-1", clock=clock.now, throttle_count=lambda: 0
+        store or MemoryLimitStore(), ceiling, lane=lane, run_id="run-1", clock=clock.now, throttle_count=lambda: 0
     )
 
 
@@ -242,3 +245,27 @@ def test_report_latencies_are_learned_in_the_shared_state_for_every_lane_and_the
     assert len(state.latency["account"]) == 32  # the latest few
     assert state.slowest == {"account": 8.9}
     assert LimitState.from_item(state.as_item()) == state
+
+
+def test_the_lanes_calling_iam_share_the_rate_and_a_lane_that_stops_leaves_its_part_to_the_others() -> None:
+    clock = FakeClock()
+    store = MemoryLimitStore(LimitState(admitted=50, next_probe=1e12))
+    one, two = _shared(clock, store, lane="batch-0"), _shared(clock, store, lane="batch-1")
+    # One lane calling: the whole rate
+    one.grant(targets(1)[0])
+    assert one.calls_per_second == CEILING.calls_per_second
+    # A second lane starts calling: each has half, as each learns at its next change of the state
+    two.grant(targets(2)[1])
+    assert two.calls_per_second == CEILING.calls_per_second / 2
+    one.release(targets(1)[0])
+    assert one.calls_per_second == CEILING.calls_per_second / 2
+    # The second lane waits (or its batch is done): the first has the whole rate again
+    two.idle()
+    one.grant(targets(3)[2])
+    assert one.calls_per_second == CEILING.calls_per_second
+    # A lane that stops changing the state without saying so counts for LANE_SECONDS only
+    two.grant(targets(4)[3])
+    clock.sleep(LANE_SECONDS + 1)
+    one.release(targets(3)[2])
+    assert one.calls_per_second == CEILING.calls_per_second
+    assert set(store.state.lanes) == {"batch-0"}

@@ -16,16 +16,17 @@ run, accounts on their cadence within the run's budget. The manifest holds the p
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from lambdas.collector.collect.limits import Ceiling, LimitStore
-from lambdas.collector.collect.plan import capacity, make_plan, read_history
+from lambdas.collector.collect.limits import Ceiling, LimitState, LimitStore
+from lambdas.collector.collect.plan import History, Plan, capacity, make_plan, read_history
+from lambdas.collector.collect.warm_up import WarmUp
 from lambdas.collector.config import DiscoverSettings
 from lambdas.collector.errors import TargetSelectionError
-from lambdas.collector.models import Batch, DiscoverEvent, RunContext, Target, TargetType
+from lambdas.collector.models import Batch, DiscoverEvent, Job, RunContext, Target, TargetType
 from lambdas.collector.names import Layout
 from lambdas.collector.observability import logger
 from lambdas.collector.store.storage import put_json
@@ -119,22 +120,48 @@ def select_targets(tree: OrganizationTree, settings: DiscoverSettings) -> list[T
     return targets
 
 
-def batches(targets: list[Target], size: int, lanes: int = 1) -> list[Batch]:
+def batches(targets: list[Target], size: int, lanes: int = 1, started: Sequence[Job] = ()) -> list[Batch]:
     """At most `size` targets per batch, in a number of batches that fills every one of the `lanes`
     (the Distributed Map's concurrency) in every wave, with sizes differing by one at most.
 
     Batches run paced at the same call rate, so equal batches finish together: no lane idles while
-    a larger batch runs on alone at its share of the rate.
+    a larger batch runs on alone at its share of the rate. The jobs already `started` are dealt
+    round the first wave's batches (the lanes that start at once), so each lane reads its share of
+    them and takes over their slots as they finish; the other targets follow in their order.
     """
     count = -(-len(targets) // size)
     count = min(len(targets), -(-count // lanes) * lanes)
     base, extra = divmod(len(targets), count)
-    out, start = [], 0
+    sizes = [base + (n < extra) for n in range(count)]
+    by_key = {job.target.key: job for job in started}
+    ahead: list[list[Job]] = [[] for _ in range(count)]
+    first_wave = min(lanes, count)
+    for n, job in enumerate(job for job in (by_key.get(t.key) for t in targets) if job is not None):
+        wave = n % first_wave
+        while len(ahead[wave]) >= sizes[wave]:  # more started than the first wave holds: the next batches
+            wave += 1
+        ahead[wave].append(job)
+    rest = iter(t for t in targets if t.key not in by_key)
+    out = []
     for n in range(count):
-        end = start + base + (n < extra)
-        out.append(Batch(batch=n, targets=targets[start:end]))
-        start = end
+        chunk = [job.target for job in ahead[n]] + [next(rest) for _ in range(sizes[n] - len(ahead[n]))]
+        out.append(Batch(batch=n, targets=chunk, started=ahead[n]))
     return out
+
+
+def _plan(
+    selected: list[Target],
+    history: History,
+    settings: DiscoverSettings,
+    *,
+    today: date,
+    learned: LimitState,
+    ceiling: Ceiling,
+) -> Plan:
+    """The collection plan at the capacity the learned limits give the run's budget."""
+    jobs = min(learned.admitted, ceiling.jobs)
+    fits = capacity(settings.run_budget_seconds, settings.poll_initial_wait_seconds, jobs, learned.rate_within(ceiling))
+    return make_plan(selected, history, today=today, refresh_days=settings.account_refresh_days, capacity=fits)
 
 
 @dataclass(frozen=True)
@@ -153,38 +180,40 @@ def discover(
     *,
     limits_of: Callable[[str], LimitStore],
     now: datetime,
+    warm_up: WarmUp | None = None,
 ) -> Discovery:
     """Apply the execution's input, walk, select, plan with the limits IAM has shown so far
-    (`limits_of(organization id)`), write the manifest; the returned context is what the state
-    machine carries. The run's time budget counts from `now`."""
+    (`limits_of(organization id)`; measured first with `warm_up` when they say fewer jobs than the
+    run has lanes for), write the manifest; the returned context is what the state machine carries.
+    The run's time budget counts from `now`."""
     settings = settings.for_run(event.options)
     tree = walk_organization(organizations)
     selected = select_targets(tree, settings)
     layout = Layout(settings.data_prefix)
     dt = event.started_at.date()
+    history = read_history(s3, settings.data_bucket, layout, dt.isoformat())
+    store = limits_of(tree.organization_id)
+    ceiling = Ceiling(settings.iam_max_jobs_in_progress, settings.iam_calls_per_second)
     # What IAM has admitted so far, within the configured bounds: the plan's capacity and the lanes.
-    learned = limits_of(tree.organization_id).read()
-    jobs = min(learned.admitted, settings.iam_max_jobs_in_progress)
-    rate = learned.rate_within(Ceiling(settings.iam_max_jobs_in_progress, settings.iam_calls_per_second))
-    plan = make_plan(
-        selected,
-        read_history(s3, settings.data_bucket, layout, dt.isoformat()),
-        today=dt,
-        refresh_days=settings.account_refresh_days,
-        capacity=capacity(
-            settings.run_budget_seconds,
-            settings.poll_initial_wait_seconds,
-            jobs,
-            rate,
-        ),
-    )
+    learned = store.read()
+    plan = _plan(selected, history, settings, today=dt, learned=learned, ceiling=ceiling)
+    # Too few jobs known to be admitted to run every lane: measure (see `collect.warm_up`).
+    lanes_wanted = min(settings.max_concurrency, ceiling.jobs)
+    started: list[Job] = []
+    if warm_up is not None and learned.admitted < lanes_wanted and learned.next_probe <= now.timestamp():
+        started = warm_up(plan.planned, store, ceiling, run_id=event.run_id, seconds=settings.poll_initial_wait_seconds)
+        measured = store.read()
+        if measured.admitted > learned.admitted:  # more capacity only adds targets: the started stay planned
+            learned, plan = measured, _plan(selected, history, settings, today=dt, learned=measured, ceiling=ceiling)
+    jobs = min(learned.admitted, ceiling.jobs)
+    rate = learned.rate_within(ceiling)
     targets = plan.planned
     logger.info("collection plan", extra={"selected": len(selected), **plan.counts()})
     put_json(s3, settings.data_bucket, layout.plan(event.run_id), plan.as_json())
     # No more batches at once than IAM has admitted jobs: with a cap of one, one batch, one job at a
     # time (a lane may still hold several jobs as IAM admits more during the run).
     lanes = min(settings.max_concurrency, jobs)
-    manifest = batches(targets, settings.batch_size, lanes)
+    manifest = batches(targets, settings.batch_size, lanes, started)
     key = layout.manifest(event.run_id)
     put_json(s3, settings.data_bucket, key, [batch.model_dump(mode="json") for batch in manifest])
     run = RunContext(
@@ -210,5 +239,5 @@ def discover(
         run=run,
         by_type=dict(Counter(target.type.value for target in targets)),
         skipped_exclude_ids=[entity_id for entity_id in settings.exclude_ids if entity_id not in known],
-        learned={"jobs_in_progress": jobs, "calls_per_second": rate},
+        learned={"jobs_in_progress": jobs, "calls_per_second": rate, "started_by_discover": len(started)},
     )

@@ -24,13 +24,25 @@ Every stage stops starting calls when its invocation's time runs short, handing 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from lambdas.collector.collect.latency import Latency
-from lambdas.collector.collect.limits import Grant
+from lambdas.collector.collect.limits import Grant, SharedLimits
 from lambdas.collector.collect.pacing import Budget
-from lambdas.collector.collect.report_api import Completed, Failed, NotNow, Rejected, ReportApi, Running, Started
+from lambdas.collector.collect.report_api import (
+    Completed,
+    Failed,
+    NotNow,
+    Rejected,
+    ReportApi,
+    Running,
+    Started,
+    StartOutcome,
+)
 from lambdas.collector.models import BatchState, Job, JobStatus, RunContext
 from lambdas.collector.store.normalize import JobContext
 from lambdas.collector.store.parts import PartWriter
@@ -39,6 +51,7 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
 
+SLOT_WAIT_SECONDS = 1.0
 IN_FLIGHT = frozenset({JobStatus.NOT_STARTED, JobStatus.IN_PROGRESS, JobStatus.TRUNCATED})
 
 
@@ -78,22 +91,14 @@ class Invocation:
         """The run's time budget is spent: start nothing more."""
         return self.run.deadline is not None and self.budget.clock() >= self.run.deadline
 
-    def start(self, job: Job, grant: Grant) -> tuple[Job, Started | NotNow | Rejected]:
-        """Start a job the shared limits granted, and tell them what IAM answered."""
-        outcome = self.api.start(job.target)
-        job = _called(job)
+    def start(self, job: Job, grant: Grant) -> tuple[Job, StartOutcome]:
+        """Start a job the shared limits granted; a start rejected for good is recorded FAILED."""
+        job, outcome = start_job(self.api, self.limits, job, grant, self.budget.clock)
         if isinstance(outcome, Started):
             self.result.started += 1
-            if grant.probe:
-                self.limits.admitted(job.target)
-            update = {"status": JobStatus.IN_PROGRESS, "job_id": outcome.job_id, "started": self.budget.clock()}
-            return job.model_copy(update=update), outcome
-        if isinstance(outcome, NotNow) and outcome.refused:
+        elif isinstance(outcome, NotNow) and outcome.refused:
             self.result.refused += 1
-            self.limits.refused(job.target)
-        else:
-            self.limits.release(job.target)
-        if isinstance(outcome, Rejected):
+        elif isinstance(outcome, Rejected):
             self.finish(job, JobStatus.FAILED, outcome.code, outcome.message)
         return job, outcome
 
@@ -186,6 +191,7 @@ class Invocation:
         self.finish(job, JobStatus.DEFERRED, "RunBudgetSpent", f"not started before the run's deadline {deadline}")
 
     def close(self, jobs: list[Job], polls: int) -> StageResult:
+        self.limits.idle()  # the batch goes back to the state machine: the other lanes share the rate
         self.result.parts = self.parts.close()
         self.result.write_seconds = self.parts.cpu_seconds
         self.result.paced_seconds = self.budget.pacer.slept
@@ -207,6 +213,25 @@ class Invocation:
 
 def _called(job: Job) -> Job:
     return job.model_copy(update={"iam_calls": job.iam_calls + 1})
+
+
+def start_job(
+    api: ReportApi, limits: SharedLimits, job: Job, grant: Grant, clock: Callable[[], datetime]
+) -> tuple[Job, StartOutcome]:
+    """Start a job the shared limits granted, and tell them what IAM answered: a probe admitted
+    raises the level, a refusal is learned, any other answer frees the slot."""
+    outcome = api.start(job.target)
+    job = _called(job)
+    if isinstance(outcome, Started):
+        if grant.probe:
+            limits.admitted(job.target)
+        update = {"status": JobStatus.IN_PROGRESS, "job_id": outcome.job_id, "started": clock()}
+        return job.model_copy(update=update), outcome
+    if isinstance(outcome, NotNow) and outcome.refused:
+        limits.refused(job.target)
+    else:
+        limits.release(job.target)
+    return job, outcome
 
 
 def start_batch(state: BatchState, iam: IAMClient, s3: S3Client, budget: Budget) -> StageResult:
@@ -236,14 +261,19 @@ def _advance(invocation: Invocation, jobs: list[Job]) -> list[Job]:
     jobs = list(jobs)
     latency = invocation.latency
     capacity = True  # False after no grant or IAM's "not now" to a start, until one of our jobs finishes
+    slot_waits = 0  # waits in this invocation for a slot other lanes hold
     while jobs and not invocation.budget.out_of_time:
         running = [i for i, job in enumerate(jobs) if job.status is JobStatus.IN_PROGRESS]
         waiting = next((i for i, job in enumerate(jobs) if job.status is JobStatus.NOT_STARTED), None)
         if waiting is not None and capacity and not invocation.past_deadline:
-            capacity = _start_next(invocation, jobs, waiting)
-            if not capacity and not running:
-                break  # nothing of ours to wait for here: the state machine backs off
-            continue
+            start = _start_next(invocation, jobs, waiting)
+            capacity = start in (Start.STARTED, Start.GONE)
+            if capacity or running:
+                continue
+            if start is Start.NO_GRANT and _wait_for_slot(invocation, slot_waits):
+                slot_waits, capacity = slot_waits + 1, True
+                continue
+            break  # nothing of ours to wait for here: the state machine backs off
         due = next((i for i in running if latency.due_in(jobs[i]) <= 0), None)
         if due is not None:
             job, read = invocation.read(jobs[due])
@@ -266,19 +296,36 @@ def _advance(invocation: Invocation, jobs: list[Job]) -> list[Job]:
     return _count_unadmitted(invocation, jobs)
 
 
-def _start_next(invocation: Invocation, jobs: list[Job], waiting: int) -> bool:
+class Start(Enum):
+    STARTED = "started"
+    GONE = "gone"  # rejected for good: recorded FAILED, removed
+    NO_GRANT = "no grant"  # as many of our jobs run as IAM has admitted, all lanes together
+    NOT_NOW = "not now"  # IAM refused the start (its cap) or throttled it beyond the client's retries
+
+
+def _start_next(invocation: Invocation, jobs: list[Job], waiting: int) -> Start:
     """Start `jobs[waiting]` if the shared limits grant it (in place; a job refused for good is
-    recorded FAILED and removed). False when no more should be started until one of ours finishes:
-    no grant (as many of our jobs run as IAM has admitted, all lanes together), or IAM's "not now"."""
+    recorded FAILED and removed)."""
     grant = invocation.limits.grant(jobs[waiting].target)
     if grant is None:
-        return False
+        return Start.NO_GRANT
     job, started = invocation.start(jobs[waiting], grant)
     if isinstance(started, Rejected):
         del jobs[waiting]
-        return True
+        return Start.GONE
     jobs[waiting] = job
-    return isinstance(started, Started)
+    return Start.STARTED if isinstance(started, Started) else Start.NOT_NOW
+
+
+def _wait_for_slot(invocation: Invocation, waits: int) -> bool:
+    """A lane with nothing of its own running, whose start the shared limits did not grant, waits in
+    the invocation for a slot the other lanes hold (their jobs take seconds; while the level admitted
+    is rising, a slot opens with each probe IAM admits): a second, then twice as long each time, while
+    the waits stay within the inline wait (after that the state machine backs off)."""
+    seconds = SLOT_WAIT_SECONDS * 2**waits
+    if SLOT_WAIT_SECONDS * (2 ** (waits + 1) - 1) > invocation.run.polling.inline_wait_seconds:
+        return False
+    return _wait_inline(invocation, seconds)
 
 
 def _wait_inline(invocation: Invocation, seconds: float) -> bool:
@@ -287,6 +334,7 @@ def _wait_inline(invocation: Invocation, seconds: float) -> bool:
     if seconds > invocation.run.polling.inline_wait_seconds or not budget.can_wait(seconds):
         return False
     before = budget.clock()
+    invocation.limits.idle()  # the other lanes share the rate meanwhile
     budget.sleep(seconds)
     return budget.clock() > before  # a clock that does not move with sleep: hand back rather than spin
 

@@ -115,7 +115,7 @@ class Latency:
             # `poll_max_wait_seconds`): a backoff that follows the job's own age.
             age_then = (job.checked - job.started).total_seconds()
             slowest = self.slowest(job)
-            wait = slowest - age_then if slowest > age_then + MIN_BACKOFF_SECONDS else 0.5 * age_then
+            wait = slowest - age_then if slowest > age_then else 0.5 * age_then
             wait = min(float(self.polling.max_wait_seconds), max(MIN_BACKOFF_SECONDS, wait))
             return wait - (now - job.checked).total_seconds()
         return self.expected(job) - (now - job.started).total_seconds()

@@ -56,6 +56,7 @@ RATE_RECOVERY_SHARE = 0.1  # of the ceiling, per recovery step
 RATE_MIN = 0.05  # calls per second: one every 20 s
 _CONFLICT_RETRIES = 20
 LATENCY_SAMPLES = 32  # report latencies kept per kind
+LANE_SECONDS = 30.0  # a lane counts as calling IAM this long after it last changed the state
 KEY_ATTRIBUTE = "pk"  # the limits table's partition key: the organization id
 
 
@@ -79,10 +80,17 @@ class LimitState:
     # Report latencies IAM reported, per kind of report (`collect.latency`): the latest few, and the slowest.
     latency: dict[str, list[float]] = field(default_factory=dict)
     slowest: dict[str, float] = field(default_factory=dict)
+    # The lanes calling IAM now (lane id -> epoch seconds it stops counting): they share the rate.
+    lanes: dict[str, float] = field(default_factory=dict)
     version: int = 0
 
     def live(self, now: float) -> dict[str, float]:
         return {lease: until for lease, until in self.leases.items() if until > now}
+
+    def calling(self, now: float, lane: str | None = None) -> int:
+        """Lanes calling IAM now, `lane` among them (one at least)."""
+        live = {other for other, until in self.lanes.items() if until > now} | ({lane} if lane else set())
+        return max(1, len(live))
 
     def rate_within(self, ceiling: Ceiling) -> float:
         return min(ceiling.calls_per_second, self.rate if self.rate is not None else ceiling.calls_per_second)
@@ -95,6 +103,7 @@ class LimitState:
             "probe_wait": {"N": repr(self.probe_wait)},
             "rate_at": {"N": repr(self.rate_at)},
             "latency": {"S": json.dumps({"latest": self.latency, "slowest": self.slowest}, sort_keys=True)},
+            "lanes": {"M": {k: {"N": repr(v)} for k, v in self.lanes.items()}},
             "version": {"N": str(self.version)},
         }
         if self.probe is not None:
@@ -111,6 +120,7 @@ class LimitState:
             slowest={k: float(v) for k, v in latency.get("slowest", {}).items()},
             admitted=int(item["admitted"]["N"]),
             leases={k: float(v["N"]) for k, v in item.get("leases", {}).get("M", {}).items()},
+            lanes={k: float(v["N"]) for k, v in item.get("lanes", {}).get("M", {}).items()},
             probe=item["probe"]["S"] if "probe" in item else None,
             next_probe=float(item["next_probe"]["N"]),
             probe_wait=float(item["probe_wait"]["N"]),
@@ -200,6 +210,19 @@ def recover(state: LimitState, now: float, ceiling: Ceiling) -> LimitState:
     return replace(state, rate=None if rate >= ceiling.calls_per_second else rate, rate_at=now)
 
 
+def lane_calling(state: LimitState, lane: str, now: float) -> LimitState:
+    """The lane is calling IAM: it counts among those sharing the rate for `LANE_SECONDS`."""
+    lanes = {k: v for k, v in state.lanes.items() if v > now}
+    return replace(state, lanes={**lanes, lane: now + LANE_SECONDS})
+
+
+def lane_idle(state: LimitState, lane: str, now: float) -> LimitState:
+    """The lane stops calling (it waits, or its batch is done): the others share its part of the rate."""
+    if lane not in state.lanes:
+        return state
+    return replace(state, lanes={k: v for k, v in state.lanes.items() if k != lane and v > now})
+
+
 R = TypeVar("R")
 Change = Callable[[LimitState], tuple[LimitState, R]]
 
@@ -270,24 +293,26 @@ def lease_of(run_id: str, target: Target) -> str:
 
 
 class SharedLimits:
-    """One invocation's view of the learned limits: grants starts, learns from IAM's answers."""
+    """One invocation's view of the learned limits: grants starts, learns from IAM's answers, and
+    paces this lane to its share of the learned rate among the lanes calling IAM now."""
 
     def __init__(
         self,
         store: LimitStore,
         ceiling: Ceiling,
         *,
-        lanes: int,
+        lane: str,
         run_id: str,
         clock: Callable[[], datetime],
         throttle_count: Callable[[], int],
     ) -> None:
-        """`throttle_count`: throttles so far, including those the client's retries absorbed."""
-        self.store, self.ceiling, self.lanes, self.run_id = store, ceiling, max(1, lanes), run_id
+        """`lane`: this lane's id among the run's; `throttle_count`: throttles so far, including those the
+        client's retries absorbed."""
+        self.store, self.ceiling, self.lane, self.run_id = store, ceiling, lane, run_id
         self._clock, self._throttle_count = clock, throttle_count
         self._seen = throttle_count()
         state = store.read()
-        self._rate = state.rate_within(ceiling)
+        self._rate, self._calling = state.rate_within(ceiling), state.calling(self._now(), lane)
         self.latency, self.slowest = state.latency, state.slowest  # as learned when the invocation began
         self.probes = 0
         self.throttles = 0
@@ -299,30 +324,42 @@ class SharedLimits:
     @property
     def calls_per_second(self) -> float:
         """This lane's share of the learned call rate."""
-        return self._rate / self.lanes
+        return self._rate / self._calling
+
+    def _change(self, change: Callable[[LimitState, float], tuple[LimitState, R]]) -> R:
+        """Apply a change of the learning, this lane counted as calling; keep the rate and the lanes
+        it leaves this lane."""
+        now = self._now()
+
+        def apply(state: LimitState) -> tuple[LimitState, tuple[R, float, int]]:
+            new, result = change(lane_calling(state, self.lane, now), now)
+            return new, (result, new.rate_within(self.ceiling), new.calling(now))
+
+        result, self._rate, self._calling = self.store.change(apply)
+        return result
 
     def grant(self, target: Target) -> Grant | None:
-        lease, now = lease_of(self.run_id, target), self._now()
-
-        def change(state: LimitState) -> tuple[LimitState, tuple[Grant | None, float]]:
-            new, granted = grant(state, lease, now, self.ceiling)
-            return new, (granted, new.rate_within(self.ceiling))
-
-        granted, self._rate = self.store.change(change)
+        lease = lease_of(self.run_id, target)
+        granted = self._change(lambda state, now: grant(state, lease, now, self.ceiling))
         self.probes += bool(granted and granted.probe)
         return granted
 
     def admitted(self, target: Target) -> None:
-        lease, now = lease_of(self.run_id, target), self._now()
-        self.store.change(lambda state: (admitted(state, lease, now), None))
+        lease = lease_of(self.run_id, target)
+        self._change(lambda state, now: (admitted(state, lease, now), None))
 
     def refused(self, target: Target) -> None:
-        lease, now = lease_of(self.run_id, target), self._now()
-        self.store.change(lambda state: (refused(state, lease, now), None))
+        lease = lease_of(self.run_id, target)
+        self._change(lambda state, now: (refused(state, lease, now), None))
 
     def release(self, target: Target, took: tuple[str, float] | None = None) -> None:
         lease = lease_of(self.run_id, target)
-        self.store.change(lambda state: (release(state, lease, took), None))
+        self._change(lambda state, now: (release(state, lease, took), None))
+
+    def idle(self) -> None:
+        """This lane stops calling IAM for now (it sleeps, or hands its batch back to the state machine)."""
+        now = self._now()
+        self.store.change(lambda state: (lane_idle(state, self.lane, now), None))
 
     def after_call(self, throttled_now: bool) -> None:
         """After each IAM call: a throttle that outlasted the client's adaptive retries slows every
@@ -336,11 +373,5 @@ class SharedLimits:
             self.throttled()
 
     def throttled(self) -> None:
-        now = self._now()
         self.throttles += 1
-
-        def change(state: LimitState) -> tuple[LimitState, float]:
-            new = throttled(state, now, self.ceiling)
-            return new, new.rate_within(self.ceiling)
-
-        self._rate = self.store.change(change)
+        self._change(lambda state, now: (throttled(state, now, self.ceiling), None))
