@@ -95,6 +95,8 @@ class Target(Model):
     id: TargetId
     name: str | None = Field(default=None, max_length=128)
     policy_id: PolicyId | None = None
+    # How long IAM took to make this target's latest report (discover, from history): when to read it first.
+    expected_seconds: float | None = Field(default=None, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _path_ends_with_id(self) -> Target:

@@ -14,8 +14,9 @@ import pyarrow.compute as pc
 from iam_report_emulator.access_reports import AccessReportStore
 from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.collect.plan import fair_share
+from lambdas.collector.models import Target
 from tests.activity_swap import next_day, prepare_swap
-from tests.collector_run import run_by_hand, snapshot
+from tests.collector_run import discover_run, run_by_hand, snapshot
 from tests.helpers import organization_targets, ou_id, subtree_accounts
 
 DAY = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -172,3 +173,22 @@ def test_a_planned_target_that_fails_keeps_its_failure_record_and_carries_its_la
     rows = details.filter(pc.equal(details["target_path"], sandbox))
     assert set(rows["run_id"].to_pylist()) == {"day-1"}
     assert set(rows["data_age_days"].to_pylist()) == {1}
+
+
+def test_the_next_runs_targets_carry_how_long_their_last_report_took(s3: Any, demo_org: OrganizationSpec) -> None:
+    # Given day 1 collected every target, IAM's creation and completion dates in report_jobs
+    run_by_hand(s3, "day-1", DAY)
+    _, jobs = snapshot(s3, day(0)[0])
+    took = {
+        (r["target_path"], r["policy_id"]): round(
+            (r["job_completion_date"] - r["job_creation_date"]).total_seconds(), 2
+        )
+        for r in jobs.to_pylist()
+    }
+    # When day 2 is planned
+    _, manifest = discover_run(s3, "day-2", day(1)[1], None)
+    # Then each planned target carries its own last report time, for its first read
+    planned = [Target.model_validate(t) for batch in manifest for t in batch["targets"]]
+    assert planned
+    assert {t.key: t.expected_seconds for t in planned} == {t.key: took[t.key] for t in planned}
+    assert len(set(took.values())) > 1  # the emulator's reports take different times

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from lambdas.collector.collect.latency import JobKind, Latency
 from lambdas.collector.models import Job, JobStatus, Target, TargetType
 from lambdas.collector.settings import Pace
@@ -91,3 +93,25 @@ def test_under_the_observed_spread_most_jobs_are_read_once() -> None:
         latency.learn(job(ACCOUNT_TARGET, 0), NOW, NOW + timedelta(seconds=took))
     assert reads / len(draws) <= 1.2
     assert idle < 0.85 * idle_at_slowest
+
+
+def test_a_target_whose_last_report_time_is_known_is_read_first_at_that_time_scaled_by_how_far_off_it_runs() -> None:
+    latency = Latency({}, Pace(poll_initial_wait_seconds=10).polling, lambda: NOW)
+    for n in range(20):  # account reports of 5.0-14.5 s: the kind's 85th percentile is 13 s
+        latency.learn(job(ACCOUNT_TARGET, 0), NOW, NOW + timedelta(seconds=5 + n / 2))
+    quick = ACCOUNT_TARGET.model_copy(update={"expected_seconds": 6.0})
+    # No prediction checked yet: read at the target's own last time, not the kind's 13 s
+    assert latency.due_in(job(quick, 0)) == 6.0
+    # Its report took 6.6 s: what was learned, for every lane, includes how far off the prediction was
+    learned = latency.learn(job(quick, 0), NOW, NOW + timedelta(seconds=6.6))
+    assert learned == pytest.approx({"account": 6.6, "predicted": 1.1})
+    # Once enough predictions are checked, they are scaled by their 85th percentile ratio (here 1.1)
+    for _ in range(10):
+        latency.learn(job(quick, 0), NOW, NOW + timedelta(seconds=6.0))
+    assert latency.due_in(job(quick, 0)) == 6.0  # 1 in 11 was off: the quantile is 1.0
+    for _ in range(10):
+        latency.learn(job(quick, 0), NOW, NOW + timedelta(seconds=6.6))
+    assert round(latency.due_in(job(quick, 0)), 6) == 6.6
+    # never later than the kind's slowest
+    slow = ACCOUNT_TARGET.model_copy(update={"expected_seconds": 40.0})
+    assert latency.due_in(job(slow, 0)) == latency.slowest(job(slow, 0)) == 14.5

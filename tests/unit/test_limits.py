@@ -11,6 +11,7 @@ from lambdas.collector.collect.jobs import StageResult, poll_batch, start_batch
 from lambdas.collector.collect.limits import (
     LANE_SECONDS,
     LEASE_SECONDS,
+    PREDICTION,
     PROBE_WAIT_MIN,
     RATE_RECOVERY_SECONDS,
     Ceiling,
@@ -240,10 +241,10 @@ def test_lanes_that_share_the_limits_never_run_more_jobs_together_than_iam_admit
 def test_report_latencies_are_learned_in_the_shared_state_for_every_lane_and_the_next_runs() -> None:
     state = LimitState(leases={"a": LEASE_SECONDS})
     for n in range(40):
-        state = release(state, "a", ("account", 5.0 + n / 10))
+        state = release(state, "a", {"account": 5.0 + n / 10, PREDICTION: 1.0 + n / 100})
     assert state.leases == {}
-    assert len(state.latency["account"]) == 32  # the latest few
-    assert state.slowest == {"account": 8.9}
+    assert len(state.latency["account"]) == len(state.latency[PREDICTION]) == 32  # the latest few
+    assert state.slowest == {"account": 8.9}  # of report times only, not of the predictions' ratios
     assert LimitState.from_item(state.as_item()) == state
 
 

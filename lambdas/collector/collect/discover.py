@@ -201,13 +201,14 @@ def discover(
     lanes_wanted = min(settings.max_concurrency, ceiling.jobs)
     started: list[Job] = []
     if warm_up is not None and learned.admitted < lanes_wanted and learned.next_probe <= now.timestamp():
-        started = warm_up(plan.planned, store, ceiling, run_id=event.run_id, seconds=settings.poll_initial_wait_seconds)
+        first = history.with_report_seconds(plan.planned)
+        started = warm_up(first, store, ceiling, run_id=event.run_id, seconds=settings.poll_initial_wait_seconds)
         measured = store.read()
         if measured.admitted > learned.admitted:  # more capacity only adds targets: the started stay planned
             learned, plan = measured, _plan(selected, history, settings, today=dt, learned=measured, ceiling=ceiling)
     jobs = min(learned.admitted, ceiling.jobs)
     rate = learned.rate_within(ceiling)
-    targets = plan.planned
+    targets = history.with_report_seconds(plan.planned)
     logger.info("collection plan", extra={"selected": len(selected), **plan.counts()})
     put_json(s3, settings.data_bucket, layout.plan(event.run_id), plan.as_json())
     # No more batches at once than IAM has admitted jobs: with a cap of one, one batch, one job at a

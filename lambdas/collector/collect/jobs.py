@@ -106,24 +106,22 @@ class Invocation:
         """One read of a job: its status, or its next page (written at once)."""
         outcome = self.api.read(str(job.job_id), job.marker)
         if job.marker is None and isinstance(outcome, Completed | Failed | Rejected):
-            # IAM's job is over: its slot is free (fetch reads on), and its latency is learned by all lanes
-            took = (
-                self.latency.took(job, outcome.created, outcome.completed) if isinstance(outcome, Completed) else None
+            # IAM's job is over: its latency is learned (a completed one's by every lane too), and its
+            # slot is free (fetch reads on)
+            learned = (
+                self.latency.learn(job, outcome.created, outcome.completed) if not isinstance(outcome, Rejected) else {}
             )
-            self.limits.release(job.target, took)
+            self.limits.release(job.target, learned if isinstance(outcome, Completed) else None)
         job = _called(job)
         if isinstance(outcome, Running):
             self.latency.learn_running(job)
             job = job.model_copy(update={"polls": job.polls + 1, "checked": self.budget.clock()})
         elif isinstance(outcome, Failed):
-            self.latency.learn(job, outcome.created, outcome.completed)
             job = job.model_copy(update={"created": outcome.created, "completed": outcome.completed})
             self.finish(job, JobStatus.FAILED, outcome.code, outcome.message)
         elif isinstance(outcome, Rejected):
             self.finish(job, JobStatus.FAILED, outcome.code, outcome.message)
         elif isinstance(outcome, Completed):
-            if job.marker is None:
-                self.latency.learn(job, outcome.created, outcome.completed)
             job = self._add_page(job, outcome)
         return job, outcome
 

@@ -23,13 +23,20 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 
-from lambdas.collector.collect.limits import LATENCY_SAMPLES
+from lambdas.collector.collect.limits import LATENCY_SAMPLES, PREDICTION
 from lambdas.collector.models import Job, JobStatus, Polling, Target
 
 MIN_BACKOFF_SECONDS = 1.0
 SAMPLES = LATENCY_SAMPLES  # latencies kept per kind (in the batch's state: a few hundred bytes)
 MIN_SAMPLES = 8
 FIRST_READ_QUANTILE = 0.85  # about one job in seven is read a second time
+
+
+def _quantile(samples: list[float]) -> float | None:
+    """The `FIRST_READ_QUANTILE` of the samples, once `MIN_SAMPLES` are known."""
+    if len(samples) < MIN_SAMPLES:
+        return None
+    return sorted(samples)[math.ceil(FIRST_READ_QUANTILE * len(samples)) - 1]
 
 
 class JobKind(StrEnum):
@@ -59,19 +66,22 @@ class Latency:
         self.samples: dict[str, list[float]] = {kind: list(values) for kind, values in (samples or {}).items()}
         self.polling, self._clock = polling, clock
 
-    def learn(self, job: Job, created: datetime | None, completed: datetime | None) -> None:
-        """A finished job's creation-to-completion time: its kind's latency is the longest seen."""
-        if created is not None and completed is not None:
-            took = max(0.0, (completed - created).total_seconds())
-            kind = JobKind.of(job.target)
-            self.by_kind[kind] = max(took, self.by_kind.get(kind, 0.0))
-            self.samples[kind] = [*self.samples.get(kind, []), round(took, 2)][-SAMPLES:]
-
-    def took(self, job: Job, created: datetime | None, completed: datetime | None) -> tuple[str, float] | None:
-        """A finished job's kind and creation-to-completion time (shared with every lane)."""
+    def learn(self, job: Job, created: datetime | None, completed: datetime | None) -> dict[str, float]:
+        """A finished job's creation-to-completion time: its kind's latency is the longest seen; and,
+        for a target whose last report time was known, how far off that was. Returns what was learned
+        (for every lane: `SharedLimits.release`)."""
         if created is None or completed is None:
-            return None
-        return JobKind.of(job.target).value, max(0.0, (completed - created).total_seconds())
+            return {}
+        took = max(0.0, (completed - created).total_seconds())
+        kind = JobKind.of(job.target)
+        self.by_kind[kind] = max(took, self.by_kind.get(kind, 0.0))
+        self.samples[kind] = [*self.samples.get(kind, []), round(took, 2)][-SAMPLES:]
+        learned = {kind.value: took}
+        expected = job.target.expected_seconds
+        if expected:
+            learned[PREDICTION] = took / expected
+            self.samples[PREDICTION] = [*self.samples.get(PREDICTION, []), round(took / expected, 3)][-SAMPLES:]
+        return learned
 
     def seed(self, samples: Mapping[str, list[float]], slowest: Mapping[str, float]) -> None:
         """Start from what every lane and earlier runs learned, where this batch knows less."""
@@ -97,12 +107,17 @@ class Latency:
         return max(self.by_kind.values(), default=float(self.polling.initial_wait_seconds))
 
     def expected(self, job: Job) -> float:
-        """When `job` is first worth a read: its kind's `FIRST_READ_QUANTILE` once `MIN_SAMPLES` are
-        known, else the slowest time (`slowest`)."""
-        samples = sorted(self.samples.get(JobKind.of(job.target), []))
-        if len(samples) < MIN_SAMPLES:
-            return self.slowest(job)
-        return samples[math.ceil(FIRST_READ_QUANTILE * len(samples)) - 1]
+        """When `job` is first worth a read. A target whose own last report time is known: that time,
+        times how far such predictions have been off (the `FIRST_READ_QUANTILE` of actual ÷ expected,
+        once `MIN_SAMPLES` are known; as predicted until then), never later than its kind's slowest.
+        Otherwise its kind's `FIRST_READ_QUANTILE` once `MIN_SAMPLES` are known, else the slowest time
+        (`slowest`)."""
+        predicted = job.target.expected_seconds
+        if predicted:
+            factor = _quantile(self.samples.get(PREDICTION, []))
+            return min(predicted * (1.0 if factor is None else factor), self.slowest(job))
+        quantile = _quantile(self.samples.get(JobKind.of(job.target), []))
+        return self.slowest(job) if quantile is None else quantile
 
     def due_in(self, job: Job) -> float:
         """Seconds until a job in progress is worth a poll (<= 0: now)."""

@@ -32,7 +32,7 @@ import hashlib
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -56,6 +56,8 @@ RATE_RECOVERY_SHARE = 0.1  # of the ceiling, per recovery step
 RATE_MIN = 0.05  # calls per second: one every 20 s
 _CONFLICT_RETRIES = 20
 LATENCY_SAMPLES = 32  # report latencies kept per kind
+# The samples of actual ÷ expected report time, for targets whose own last report time was known.
+PREDICTION = "predicted"
 LANE_SECONDS = 30.0  # a lane counts as calling IAM this long after it last changed the state
 KEY_ATTRIBUTE = "pk"  # the limits table's partition key: the organization id
 
@@ -179,16 +181,16 @@ def refused(state: LimitState, lease: str, now: float) -> LimitState:
     return replace(state, leases=live, admitted=lowered, next_probe=max(state.next_probe, now + state.probe_wait))
 
 
-def release(state: LimitState, lease: str, took: tuple[str, float] | None = None) -> LimitState:
-    """The job finished (or will not be read again): its slot is free. `took`: its kind of report and
-    its creation-to-completion time, learned for every lane and the next runs."""
-    if took is not None:
-        kind, seconds = took
-        state = replace(
-            state,
-            latency={**state.latency, kind: [*state.latency.get(kind, []), round(seconds, 2)][-LATENCY_SAMPLES:]},
-            slowest={**state.slowest, kind: max(seconds, state.slowest.get(kind, 0.0))},
+def release(state: LimitState, lease: str, learned: Mapping[str, float] | None = None) -> LimitState:
+    """The job finished (or will not be read again): its slot is free. `learned`: what its report
+    taught (`collect.latency`: its kind of report → its creation-to-completion time, and how far
+    that was from the target's own last one), kept for every lane and the next runs."""
+    for key, value in (learned or {}).items():
+        samples = {**state.latency, key: [*state.latency.get(key, []), round(value, 3)][-LATENCY_SAMPLES:]}
+        slowest = (
+            state.slowest if key == PREDICTION else {**state.slowest, key: max(value, state.slowest.get(key, 0.0))}
         )
+        state = replace(state, latency=samples, slowest=slowest)
     if lease not in state.leases:
         return state
     leases = {k: v for k, v in state.leases.items() if k != lease}
@@ -352,9 +354,9 @@ class SharedLimits:
         lease = lease_of(self.run_id, target)
         self._change(lambda state, now: (refused(state, lease, now), None))
 
-    def release(self, target: Target, took: tuple[str, float] | None = None) -> None:
+    def release(self, target: Target, learned: Mapping[str, float] | None = None) -> None:
         lease = lease_of(self.run_id, target)
-        self._change(lambda state, now: (release(state, lease, took), None))
+        self._change(lambda state, now: (release(state, lease, learned), None))
 
     def idle(self) -> None:
         """This lane stops calling IAM for now (it sleeps, or hands its batch back to the state machine)."""

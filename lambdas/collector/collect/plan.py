@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -55,7 +55,17 @@ if TYPE_CHECKING:
 Key = tuple[str, str | None]
 # IAM calls a target costs at least: one Generate, one Get.
 CALLS_PER_TARGET = 2
-_JOB_COLUMNS = ["collected_at", "target_path", "target_type", "target_id", "policy_id", "job_id", "job_status"]
+_JOB_COLUMNS = [
+    "collected_at",
+    "target_path",
+    "target_type",
+    "target_id",
+    "policy_id",
+    "job_id",
+    "job_status",
+    "job_creation_date",
+    "job_completion_date",
+]
 _SERVICE_COLUMNS = ["target_type", "job_id", "service_namespace", "last_authenticated_time"]
 _OU = TargetType.ORGANIZATIONAL_UNIT.value
 
@@ -84,15 +94,26 @@ class Decision:
 
 @dataclass(frozen=True)
 class History:
-    """What the latest snapshots say: each target's latest completed report, and the OUs whose
-    report changed between their two latest snapshots (OU id → when the latest was collected)."""
+    """What the latest snapshots say: each target's latest completed report (when it was collected,
+    and how long IAM took to make it), and the OUs whose report changed between their two latest
+    snapshots (OU id → when the latest was collected)."""
 
     collected_at: dict[Key, datetime]
     changed_ous: dict[str, datetime]
+    report_seconds: dict[Key, float] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> History:
         return cls({}, {})
+
+    def with_report_seconds(self, targets: Iterable[Target]) -> list[Target]:
+        """The targets, each with how long its latest report took (`expected_seconds`) where known."""
+        return [
+            target.model_copy(update={"expected_seconds": self.report_seconds[target.key]})
+            if target.key in self.report_seconds
+            else target
+            for target in targets
+        ]
 
 
 @dataclass(frozen=True)
@@ -207,6 +228,11 @@ def read_history(s3: S3Client, bucket: str, layout: Layout, dt: str) -> History:
         return History.empty()
     latest = snapshots[-1]
     collected = {key: record["collected_at"] for key, record in latest.items()}
+    took = {
+        key: round((record["job_completion_date"] - record["job_creation_date"]).total_seconds(), 2)
+        for key, record in latest.items()
+        if record["job_creation_date"] is not None and record["job_completion_date"] is not None
+    }
     previous = snapshots[0] if len(snapshots) == 2 else {}
     # Only an OU with a new report can have changed: the same job carried forward is the same report.
     renewed = [
@@ -215,7 +241,7 @@ def read_history(s3: S3Client, bucket: str, layout: Layout, dt: str) -> History:
         if record["target_type"] == _OU and key in previous and record["job_id"] != previous[key]["job_id"]
     ]
     if not renewed:
-        return History(collected, {})
+        return History(collected, {}, took)
     before = _services(s3, bucket, layout, days[0], {old["job_id"] for old, _ in renewed})
     after = _services(s3, bucket, layout, days[1], {new["job_id"] for _, new in renewed})
     changed: dict[str, datetime] = {}
@@ -223,7 +249,7 @@ def read_history(s3: S3Client, bucket: str, layout: Layout, dt: str) -> History:
         if report_changed(before.get(old["job_id"], ServiceSets()), after.get(new["job_id"], ServiceSets())):
             ou = new["target_id"]
             changed[ou] = max(changed.get(ou, new["collected_at"]), new["collected_at"])
-    return History(collected, changed)
+    return History(collected, changed, took)
 
 
 def _services(s3: S3Client, bucket: str, layout: Layout, dt: str, job_ids: set[str]) -> dict[str, ServiceSets]:
