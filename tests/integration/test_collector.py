@@ -104,7 +104,12 @@ def test_the_concurrent_job_limit_leaves_targets_pending_until_capacity_frees(
     # collector configured for more than IAM admits
     store.configure(job_seconds=60, max_jobs_in_progress=3)
     store.clock.freeze(DAY)
-    options = {"poll_initial_wait_seconds": 30, "poll_max_wait_seconds": 60, "iam_max_jobs_in_progress": 50}
+    options = {
+        "poll_initial_wait_seconds": 30,
+        "poll_max_wait_seconds": 60,
+        "iam_max_jobs_in_progress": 50,
+        "batch_size": 5,  # batches enough for more lanes than IAM admits jobs
+    }
     # When each Wait state advances the clock instead of sleeping
     run = run_by_hand(s3, "run-1", DAY, options=options, on_wait=store.clock.advance)
     # Then discover found IAM's cap before deciding the lanes (3 jobs started, then one refused), and the

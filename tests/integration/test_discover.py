@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from harness.clients import client
+from iam_report_emulator.access_reports import AccessReportStore
+from iam_report_emulator.iam_model import model_named
 from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.collect.discover import discover, walk_organization
 from lambdas.collector.config import DiscoverSettings, load
@@ -16,7 +18,7 @@ from lambdas.collector.errors import ConfigurationError, TargetSelectionError
 from lambdas.collector.models import DiscoverEvent
 from lambdas.collector.services import services
 from lambdas.collector.settings import Pace
-from tests.collector_run import BUCKET
+from tests.collector_run import BUCKET, discover_run
 from tests.helpers import ou_id
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:collector"
@@ -174,3 +176,26 @@ def test_an_unknown_include_id_or_an_empty_selection_is_an_error_before_any_writ
     with pytest.raises(TargetSelectionError, match="selects no target"):
         run_discover(s3, organizations)
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def test_discover_measures_the_job_cap_before_deciding_the_lanes_and_a_small_run_takes_one(
+    demo_org: OrganizationSpec, s3: Any, store: AccessReportStore
+) -> None:
+    # Given IAM admitting a job per path (the cap scoped per path) and nothing learned yet
+    store.configure(model=model_named("observed", "path"), job_seconds=None, time_scale=0.02)
+    # When a run fits in one batch
+    run, manifest = discover_run(s3, "run-1", EVENT.started_at, {"batch_size": 100})
+    # Then discover started the plan's first jobs (probing upward, refused never) and learned the level,
+    # but decided one lane: one batch, holding the jobs in progress
+    started = [job for batch in manifest for job in batch["started"]]
+    assert len(started) > 4
+    assert store.limit_exceeded == 0
+    assert (run["lanes"], len(manifest)) == (1, 1)
+    assert {job["status"] for job in started} == {"IN_PROGRESS"}
+    # And a run with batches for every lane, planned with what the first learned, takes four lanes (the
+    # default `max_concurrency`) without measuring again
+    generated = store.throttler.counters.calls["GenerateOrganizationsAccessReport"]
+    run, manifest = discover_run(s3, "run-2", EVENT.started_at, {"batch_size": 4})
+    assert run["lanes"] == 4
+    assert len(manifest) % 4 == 0
+    assert store.throttler.counters.calls["GenerateOrganizationsAccessReport"] == generated

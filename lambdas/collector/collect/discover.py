@@ -211,9 +211,10 @@ def discover(
     targets = history.with_report_seconds(plan.planned)
     logger.info("collection plan", extra={"selected": len(selected), **plan.counts()})
     put_json(s3, settings.data_bucket, layout.plan(event.run_id), plan.as_json())
-    # No more batches at once than IAM has admitted jobs: with a cap of one, one batch, one job at a
-    # time (a lane may still hold several jobs as IAM admits more during the run).
-    lanes = min(settings.max_concurrency, jobs)
+    # No more batches at once than IAM has admitted jobs (with a cap of one, one batch, one job at a
+    # time; a lane may still hold several jobs as IAM admits more during the run), nor than the run has
+    # full batches: each lane costs its own transitions, and a small run is done by fewer.
+    lanes = min(settings.max_concurrency, jobs, -(-len(targets) // settings.batch_size))
     manifest = batches(targets, settings.batch_size, lanes, started)
     key = layout.manifest(event.run_id)
     put_json(s3, settings.data_bucket, key, [batch.model_dump(mode="json") for batch in manifest])
