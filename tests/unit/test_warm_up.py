@@ -11,7 +11,7 @@ from lambdas.collector.collect.jobs import start_batch
 from lambdas.collector.collect.limits import Ceiling, LimitState, MemoryLimitStore, release
 from lambdas.collector.collect.pacing import Pacer
 from lambdas.collector.collect.warm_up import WarmUp
-from lambdas.collector.models import Batch, BatchState, Job, JobStatus
+from lambdas.collector.models import Batch, BatchState, Job, JobStatus, Target
 from lambdas.collector.settings import Pace
 from tests.fakes import FakeClock, FakeIam, FakeS3, as_iam, as_s3, run_context, targets
 from tests.helpers import budget as make_budget
@@ -70,13 +70,18 @@ def test_discover_starts_jobs_no_longer_than_the_first_report_is_expected_to_tak
     assert store.state.admitted == len(jobs)
 
 
+def _started(planned: list[Target], count: int) -> list[Job]:
+    """The first `count` targets' jobs, as discover started them."""
+    at = FakeClock().now()
+    return [
+        Job(target=t, status=JobStatus.IN_PROGRESS, job_id=f"{n:036d}", started=at)
+        for n, t in enumerate(planned[:count])
+    ]
+
+
 def test_the_started_jobs_are_dealt_round_the_first_wave_and_every_target_is_in_one_batch() -> None:
     planned = targets(40)
-    clock = FakeClock()
-    started = [
-        Job(target=t, status=JobStatus.IN_PROGRESS, job_id=f"{n:036d}", started=clock.now())
-        for n, t in enumerate(planned[:10])
-    ]
+    started = _started(planned, 10)
     manifest = batches(planned, size=5, lanes=4, started=started)
     # 8 batches of 5, two waves of 4 lanes; the 10 started jobs go 3-3-2-2 to the first wave
     assert [len(b.targets) for b in manifest] == [5] * 8
@@ -90,11 +95,7 @@ def test_the_started_jobs_are_dealt_round_the_first_wave_and_every_target_is_in_
 
 def test_more_started_jobs_than_the_first_wave_holds_spill_into_the_next_batches() -> None:
     planned = targets(12)
-    clock = FakeClock()
-    started = [
-        Job(target=t, status=JobStatus.IN_PROGRESS, job_id=f"{n:036d}", started=clock.now())
-        for n, t in enumerate(planned[:7])
-    ]
+    started = _started(planned, 7)
     manifest = batches(planned, size=2, lanes=2, started=started)
     assert [len(b.started) for b in manifest] == [2, 2, 2, 1, 0, 0]
     assert sum(len(b.targets) for b in manifest) == 12
