@@ -136,11 +136,12 @@ class Pace(Tunables):
         "it; a run may lower it, not raise it)",
     )
     poll_inline_wait_seconds: int = Field(
-        default=15,
+        default=20,
         ge=0,
         le=60,
         description="a job due within this is waited for inside the invocation rather than through another "
-        "round of Choice, Wait and Poll",
+        "round of Choice, Wait and Poll (longer than the slowest report observed, 11.7 s, half as long again: "
+        "one job at a time stays in one invocation)",
     )
 
     @property
