@@ -7,7 +7,6 @@ pages never travel through Step Functions (they go to S3 as Parquet parts).
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,7 +14,6 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from lambdas.collector.collect.limits import Ceiling
 from lambdas.collector.names import DATA_PREFIX, Layout
 
 # Patterns from IAM's and Organizations' service models; a target is refused before IAM sees it.
@@ -195,11 +193,6 @@ class RunContext(Model):
     @property
     def layout(self) -> Layout:
         return Layout(self.prefix)
-
-    @property
-    def ceiling(self) -> Ceiling:
-        """The configured upper bounds the learned limits stay under."""
-        return Ceiling(self.max_jobs_in_progress, self.max_calls_per_second or math.inf)
 
 
 class JobStatus(StrEnum):

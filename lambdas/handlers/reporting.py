@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.collector.collect.jobs import StageResult
-from lambdas.collector.collect.limits import SharedLimits
+from lambdas.collector.collect.limits import Ceiling, SharedLimits
 from lambdas.collector.collect.pacing import Budget, Pacer
 from lambdas.collector.config import ReporterSettings, load
 from lambdas.collector.models import BatchState, JobStatus, RunContext
@@ -36,7 +36,7 @@ def run_stage(name: str, work: Stage, state: BatchState, context: LambdaContext)
     iam = reporter.iam(state.run.run_id)
     limits = SharedLimits(
         aws.limits(settings.limits_table, state.run.organization_id),
-        state.run.ceiling,
+        Ceiling.of(state.run),
         lane=f"batch-{state.batch}",
         run_id=state.run.run_id,
         clock=aws.clock,

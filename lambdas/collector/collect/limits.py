@@ -44,7 +44,7 @@ from lambdas.collector.errors import LimitsError
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from lambdas.collector.models import Target
+    from lambdas.collector.models import RunContext, Target
 
 # A lease lapses after this: a lane that died frees its slot (IAM's reports take seconds).
 LEASE_SECONDS = 900.0
@@ -68,6 +68,11 @@ class Ceiling:
 
     jobs: int
     calls_per_second: float = math.inf
+
+    @classmethod
+    def of(cls, run: RunContext) -> Ceiling:
+        """The bounds the run was configured with."""
+        return cls(run.max_jobs_in_progress, run.max_calls_per_second or math.inf)
 
 
 @dataclass(frozen=True)
