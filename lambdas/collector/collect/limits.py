@@ -19,7 +19,11 @@ below, one item per organization in a small DynamoDB table, holds what IAM has s
   halves it, at most once a second across lanes (absorbed ones are only counted: a few random
   throttles must not drag the rate down); every `RATE_RECOVERY_SECONDS`
   without one it grows back by a tenth of the ceiling (additive increase, multiplicative decrease).
-  Each lane paces its calls to its share, `rate / lanes`.
+  The lanes calling IAM now share it: each change a lane makes marks it calling for `LANE_SECONDS`,
+  a lane about to wait or done says so (`idle`), and each paces its calls to `rate / lanes calling`,
+  so a lane that finishes early or waits for its reports leaves its part to the others.
+- **Report latencies** per kind, and how far each target's own last report time was off
+  (`PREDICTION`), learned as jobs finish, so every lane and the next runs read jobs when due.
 
 The learning is pure functions of `LimitState` (unit-tested); `LimitStore` keeps the state:
 `DynamoLimitStore` with optimistic concurrency (a conditional write on `version`, re-read and
