@@ -8,6 +8,7 @@ at 10,000 accounts.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from moto.iam.models import iam_backends
@@ -56,6 +57,9 @@ def load_organization(spec: OrganizationSpec, partition: str = "aws", region: st
     for existing in (*backend.accounts, *backend.policies):
         existing.organization_id = spec.organization_id
     backend.accounts[0].parent_id = spec.root_id  # the management account, created under the old root id
+    # It created the organization: before any member joined.
+    first = min((member.joined for member in spec.accounts), default=spec.now)
+    backend.accounts[0].create_time = _naive_utc(first - timedelta(days=30))
     defaults = [p for p in backend.policies if p.id in (FULL_AWS_ACCESS_ID, RCP_FULL_ACCESS_ID)]
     entities: dict[str, Any] = {spec.root_id: root, spec.management_account_id: backend.accounts[0]}
 
@@ -70,6 +74,7 @@ def load_organization(spec: OrganizationSpec, partition: str = "aws", region: st
         # moto resolves every request's account by scanning all IAM backends, so drop it.
         iam_backends.pop(account.id, None)
         account.id, account.parent_id = member.id, member.parent_id
+        account.create_time = _naive_utc(member.joined)  # moto's JoinedTimestamp
         backend.accounts.append(account)
         organizations_backends.master_accounts[account.id] = (spec.management_account_id, partition)
         entities[account.id] = account
@@ -88,3 +93,8 @@ def load_organization(spec: OrganizationSpec, partition: str = "aws", region: st
     store = store_for_account(spec.management_account_id, partition)
     for access in spec.activity:
         store.activity.record(access.account_id, access.namespace, access.when, access.region)
+
+
+def _naive_utc(when: datetime) -> datetime:
+    """moto keeps account times as naive UTC."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when

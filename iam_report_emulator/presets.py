@@ -49,7 +49,7 @@ def example_spec() -> OrganizationSpec:
     )
     spec.ous = [OrgUnit(EXAMPLE_OU, "Example", EXAMPLE_ROOT)]
     members = ("111122223333", "123456789012", "444455556666", "777788889999")
-    spec.accounts = [Account(a, f"example-{a}", EXAMPLE_OU) for a in members]
+    spec.accounts = [Account(a, f"example-{a}", EXAMPLE_OU, joined=EXAMPLE_CREATED) for a in members]
     allow = policy_document("Allow", ["dynamodb:*", "iam:*", "s3:*"])
     spec.scps = [Scp("p-examplea1b2", "ExampleAllowList", allow, (EXAMPLE_OU,))]
     spec.full_access_detached = {EXAMPLE_OU}

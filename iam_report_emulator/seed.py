@@ -41,6 +41,11 @@ SANDBOX_ALLOWED = (
 )  # fmt: skip
 DATA_ONLY_ALLOWED = ("s3:*", "dynamodb:*", "glue:*", "athena:*", "lambda:*", "logs:*", "kms:*", "sts:*")
 DENIED_IN_WORKLOADS = ("gamelift:*", "robomaker:*", "braket:*", "groundstation:*", "iot*:*")
+# Join dates: most accounts joined one to five years ago; one in sixteen within the last 80 days (too new to
+# be evidence that a service is unneeded). Drawn from their own generator, so the rest of the seed is unchanged.
+JOINED_DAYS_AGO = (400, 1800)
+RECENT_JOINED_DAYS_AGO = (10, 80)
+RECENT_EVERY = 16
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class Account:
     id: str
     name: str
     parent_id: str
+    joined: datetime  # when it joined the organization (Organizations' JoinedTimestamp)
 
     @property
     def email(self) -> str:
@@ -179,7 +185,11 @@ def generate_organization(
         roll = rng.random()
         home = sandbox if roll < 0.08 else suspended if roll < 0.10 else rng.choice(workload_ous)
         placements.append((f"{home.name.lower()}-{n + 1:05d}", home))
-    spec.accounts = [Account(id=ids.account(), name=name, parent_id=home.id) for name, home in placements]
+    joins = random.Random(f"{seed}:joined")
+    spec.accounts = [
+        Account(id=ids.account(), name=name, parent_id=home.id, joined=_joined(now, n, joins))
+        for n, (name, home) in enumerate(placements)
+    ]
 
     members = [a for a in spec.accounts if a.parent_id not in (suspended.id, sandbox.id)]
     data_only = tuple(a.id for a in members[3::50])
@@ -195,6 +205,12 @@ def generate_organization(
     spec.full_access_detached = {sandbox.id, *data_only}
     spec.activity = _activity(spec, rng)
     return spec
+
+
+def _joined(now: datetime, n: int, rng: random.Random) -> datetime:
+    """The `n`th account's join date: recent for one in `RECENT_EVERY`, one to five years ago otherwise."""
+    low, high = RECENT_JOINED_DAYS_AGO if n % RECENT_EVERY == RECENT_EVERY // 2 else JOINED_DAYS_AGO
+    return (now - timedelta(days=rng.uniform(low, high))).replace(microsecond=0)
 
 
 def _activity(spec: OrganizationSpec, rng: random.Random) -> list[Activity]:

@@ -54,3 +54,15 @@ def test_activity_has_a_realistic_shape() -> None:
 def test_an_organization_needs_an_account() -> None:
     with pytest.raises(ValueError, match="at least one"):
         generate_organization(accounts=0, seed=1, now=NOW)
+
+
+def test_accounts_joined_years_ago_but_a_few_recently() -> None:
+    spec = generate_organization(accounts=160, seed=5, now=NOW)
+    ages = [(NOW - account.joined).days for account in spec.accounts]
+    recent = [age for age in ages if age < 90]
+    assert len(recent) == 160 // 16  # one in sixteen: too new to be evidence that a service is unneeded
+    assert all(10 <= age <= 80 for age in recent)
+    assert all(400 <= age <= 1800 for age in ages if age >= 90)
+    # The same seed gives the same dates
+    again = generate_organization(accounts=160, seed=5, now=NOW)
+    assert [a.joined for a in again.accounts] == [a.joined for a in spec.accounts]
