@@ -1,11 +1,15 @@
-"""The fetch step's peak memory, measured as Lambda would: the RSS of a process that runs only it.
+"""The reporting functions' peak memory, measured as Lambda would: the RSS of a process that runs only one.
 
-The emulator (a server on loopback, in this process) holds an organization and a batch of report jobs
-whose pages are short (IAM's default of 100 items), so the fetch function follows every marker. A
-fresh Python process then runs the real fetch handler on that batch, with the function's
-environment pointed at the emulator, and reports its peak RSS (`VmHWM`) and the RSS it had
-before the invocation (imports). Run for a batch and for one ten times larger, the two peaks show
-whether memory grows with the report: fetch writes its rows out every `FLUSH_ROWS`.
+The emulator (a server on loopback, in this process) holds an organization. A fresh Python process then
+runs the real handler on a batch, with the function's environment pointed at the emulator, and reports
+its peak RSS (`VmHWM`) and the RSS it had before the invocation (imports).
+
+- fetch (`probe`): a batch of report jobs whose pages are short (IAM's default of 100 items), so fetch
+  follows every marker. Run for a batch and for one ten times larger, the two peaks show whether memory
+  grows with the report: fetch writes its rows out every `FLUSH_ROWS`.
+- generate (`probe_generate`): a whole batch started and read in one invocation (reports done at once,
+  full pages of 1,000 items, each first page written as it is read): what the function that spends a
+  day waiting for one report at a time holds at most, and so what memory it needs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,7 @@ from lambdas.collector.collect.limits import KEY_ATTRIBUTE, Ceiling, LimitState,
 from lambdas.collector.collect.pacing import Budget, Pacer
 from lambdas.collector.collect.report_session import ReportSession
 from lambdas.collector.config import DiscoverSettings
-from lambdas.collector.models import BatchState, Job, RunContext
+from lambdas.collector.models import Batch, BatchState, Job, RunContext, Target
 from lambdas.collector.settings import Pace
 
 RUN_ID = "fetch-probe"
@@ -38,16 +43,14 @@ BUCKET = "fetch-probe-data"
 PAGE_ITEMS = 100
 
 
-def _prepare(targets: int, seed: int) -> dict[str, Any]:
-    """Seed the running emulator; return a fetch event whose jobs are all truncated after page one."""
-
+def _seeded(targets: int, seed: int, page_items: int | None) -> tuple[RunContext, list[Target], str, Any]:
+    """Seed the running emulator (reports done at once, no cap; pages of `page_items`, else IAM's 1,000):
+    the run, its first `targets` targets, the reporter role, and the emulator's store."""
     spec = apply_preset("demo", seed=seed, accounts=max(targets, 100))
     store = store_for_account(spec.management_account_id)
-    store.configure(job_seconds=0, short_page_items=PAGE_ITEMS, max_jobs_in_progress=100_000)
-    s3 = client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    dynamodb = client("dynamodb")  # the learned limits fetch releases its jobs' slots into
-    dynamodb.create_table(
+    store.configure(job_seconds=0, short_page_items=page_items, max_jobs_in_progress=100_000)
+    client("s3").create_bucket(Bucket=BUCKET)
+    client("dynamodb").create_table(  # the learned limits the stages read and write
         TableName=LIMITS_TABLE,
         KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
@@ -67,8 +70,16 @@ def _prepare(targets: int, seed: int) -> dict[str, Any]:
         targets=len(chosen),
         batches=1,
         polling=Pace(poll_initial_wait_seconds=0).polling,
+        max_jobs_in_progress=len(chosen),
     )
-    iam = session.iam(RUN_ID)
+    return run, chosen, role, store
+
+
+def _prepare(targets: int, seed: int) -> dict[str, Any]:
+    """A fetch event whose jobs are all truncated after page one (generate and poll run in this process)."""
+    run, chosen, role, store = _seeded(targets, seed, PAGE_ITEMS)
+    session = ReportSession(sts=client("sts"), role_arn=role, external_id=None, duration_seconds=3600)
+    iam, s3 = session.iam(RUN_ID), client("s3")
     state = BatchState(run=run, batch=0, jobs=[Job(target=t) for t in chosen])
     # Unpaced, never out of time, on the emulator's clock (its jobs take no time here).
     # IAM admits every job here (the emulator's cap is lifted): the limits are learned in memory.
@@ -92,10 +103,17 @@ def _prepare(targets: int, seed: int) -> dict[str, Any]:
     return {"event": state.payload(), "role": role}
 
 
+def _prepare_generate(targets: int, seed: int) -> dict[str, Any]:
+    """A generate event: a batch of `targets` not started (the Distributed Map's item)."""
+    run, chosen, role, _ = _seeded(targets, seed, None)
+    batch = Batch(batch=0, targets=chosen)
+    return {"event": {"run": run.model_dump(mode="json"), "batch": batch.model_dump(mode="json")}, "role": role}
+
+
 # Runs in the fresh process, which imports only the function's own code (not the emulator and moto).
 CHILD = """
 import json, sys
-from lambdas.handlers import fetch
+from lambdas.handlers import {handler} as handler
 
 def high_water_kib():
     # VmHWM: this process image's peak RSS (ru_maxrss would carry the parent's across fork and exec)
@@ -107,35 +125,51 @@ with open(sys.argv[1]) as handle:
     event = json.load(handle)
 
 class Context:
-    function_name = "fetch"
+    function_name = "{handler}"
     memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:fetch"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:{handler}"
     aws_request_id = "00000000-0000-4000-8000-000000000000"
 
     @staticmethod
     def get_remaining_time_in_millis():
         return 900_000
 
-result = fetch.handler(event, Context())
+result = handler.handler(event, Context())
 peak = high_water_kib()
-print(json.dumps({"imports_kib": before, "peak_kib": peak, "truncated_left": result["truncated"]}))
+print(json.dumps({{"imports_kib": before, "peak_kib": peak, "left": result["truncated"] + result["pending"]}}))
 """
 
 
 def probe(targets: int, seed: int = 7) -> dict[str, Any]:
     """Peak RSS (MiB) of one fetch invocation over `targets` truncated reports, and the rows it read."""
+    event, measured = _measure("fetch", lambda: _prepare(targets, seed))
+    return {
+        "targets": len(event["jobs"]),
+        "rows": sum(max(0, (job["accessible"] or 0) - PAGE_ITEMS) for job in event["jobs"]),
+        "pages": sum(-(-(job["accessible"] or 0) // PAGE_ITEMS) - 1 for job in event["jobs"]),
+        **measured,
+    }
+
+
+def probe_generate(targets: int, seed: int = 7) -> dict[str, Any]:
+    """Peak RSS (MiB) of one generate invocation that starts and reads a batch of `targets` reports."""
+    event, measured = _measure("generate", lambda: _prepare_generate(targets, seed))
+    return {"targets": len(event["batch"]["targets"]), **measured}
+
+
+def _measure(handler: str, prepare: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, float]]:
+    """Seed the emulator (`prepare`: the event and the reporter role), run `handler` on the event in a
+    fresh process, and return the event and the process's RSS before the invocation and at its peak."""
     saved = dict(os.environ)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's request log
     with EmulatorServer() as endpoint:
         try:
             os.environ.update(endpoint.environment())
-            prepared = _prepare(targets, seed)
+            prepared = prepare()
         finally:
             os.environ.clear()
             os.environ.update(saved)
         event = prepared["event"]
-        # What fetch reads: every page after the first, which poll read
-        rows = sum(max(0, (job["accessible"] or 0) - PAGE_ITEMS) for job in event["jobs"])
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(event, handle)
         environment = {
@@ -150,7 +184,7 @@ def probe(targets: int, seed: int = 7) -> dict[str, Any]:
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
         completed = subprocess.run(
-            [sys.executable, "-c", CHILD, handle.name],
+            [sys.executable, "-c", CHILD.format(handler=handler), handle.name],
             env=environment,
             capture_output=True,
             text=True,
@@ -159,14 +193,11 @@ def probe(targets: int, seed: int = 7) -> dict[str, Any]:
         )
         Path(handle.name).unlink()
     if completed.returncode != 0:
-        raise RuntimeError(f"the fetch probe failed: {completed.stderr[-2000:]}")
+        raise RuntimeError(f"the {handler} probe failed: {completed.stderr[-2000:]}")
     measured = json.loads(completed.stdout.strip().splitlines()[-1])
-    if measured["truncated_left"]:
-        raise RuntimeError("the fetch probe's invocation did not read every page")
-    return {
-        "targets": len(event["jobs"]),
-        "rows": rows,
-        "pages": sum(-(-(job["accessible"] or 0) // PAGE_ITEMS) - 1 for job in event["jobs"]),
+    if measured["left"]:
+        raise RuntimeError(f"the {handler} probe's invocation did not finish its batch")
+    return event, {
         "imports_rss_mib": round(measured["imports_kib"] / 1024, 1),
         "peak_rss_mib": round(measured["peak_kib"] / 1024, 1),
     }

@@ -152,6 +152,12 @@ def print_table(results: dict[str, Any], out: TextIO) -> None:
                 f"{probe_result['rows']:,} rows -> peak RSS {probe_result['peak_rss_mib']} MiB "
                 f"(after imports {probe_result['imports_rss_mib']} MiB)\n"
             )
+    generate = results.get("generate_memory")
+    if generate and "error" not in generate:
+        out.write(
+            f"Generate step (one invocation, a batch of {generate['targets']} reports, pages of 1,000 items): "
+            f"peak RSS {generate['peak_rss_mib']} MiB (after imports {generate['imports_rss_mib']} MiB)\n"
+        )
     out.write("\nGoals:\n")
     for goal, met in results["goals"].items():
         out.write(f"  {'met    ' if met['met'] else 'NOT MET'}  {goal}: {met['detail']}\n")

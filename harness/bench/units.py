@@ -27,8 +27,9 @@ from harness.bench.constants import (
 )
 from harness.bench.goals import judge
 from harness.bench.runs import _ratios, run_baseline_size, run_days, run_ours
-from harness.fetch_probe import probe
+from harness.fetch_probe import probe, probe_generate
 from iam_report_emulator.iam_model import GENEROUS
+from lambdas.collector.settings import Pace
 
 
 @dataclass(frozen=True)
@@ -143,5 +144,11 @@ def run_bench(
         except RuntimeError as error:  # reported with the goals, not at the cost of the runs measured
             lines = [line for line in str(error).splitlines() if line.strip()]
             results["fetch_memory"] = {"error": lines[-1] if lines else repr(error)}
+        out.write("\n# The generate step's peak RSS, one invocation over a batch of the default size\n")
+        try:
+            results["generate_memory"] = probe_generate(Pace().batch_size)
+        except RuntimeError as error:
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            results["generate_memory"] = {"error": lines[-1] if lines else repr(error)}
     results["goals"] = judge(results)
     return results
