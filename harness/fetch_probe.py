@@ -43,9 +43,9 @@ BUCKET = "fetch-probe-data"
 PAGE_ITEMS = 100
 
 
-def _seeded(targets: int, seed: int, page_items: int | None) -> tuple[RunContext, list[Target], str, Any]:
+def _seeded(targets: int, seed: int, page_items: int | None) -> tuple[RunContext, list[Target], ReportSession, Any]:
     """Seed the running emulator (reports done at once, no cap; pages of `page_items`, else IAM's 1,000):
-    the run, its first `targets` targets, the reporter role, and the emulator's store."""
+    the run, its first `targets` targets, the run's reporter session, and the emulator's store."""
     spec = apply_preset("demo", seed=seed, accounts=max(targets, 100))
     store = store_for_account(spec.management_account_id)
     store.configure(job_seconds=0, short_page_items=page_items, max_jobs_in_progress=100_000)
@@ -72,13 +72,12 @@ def _seeded(targets: int, seed: int, page_items: int | None) -> tuple[RunContext
         polling=Pace(poll_initial_wait_seconds=0).polling,
         max_jobs_in_progress=len(chosen),
     )
-    return run, chosen, role, store
+    return run, chosen, session, store
 
 
 def _prepare(targets: int, seed: int) -> dict[str, Any]:
     """A fetch event whose jobs are all truncated after page one (generate and poll run in this process)."""
-    run, chosen, role, store = _seeded(targets, seed, PAGE_ITEMS)
-    session = ReportSession(sts=client("sts"), role_arn=role, external_id=None, duration_seconds=3600)
+    run, chosen, session, store = _seeded(targets, seed, PAGE_ITEMS)
     iam, s3 = session.iam(RUN_ID), client("s3")
     state = BatchState(run=run, batch=0, jobs=[Job(target=t) for t in chosen])
     # Unpaced, never out of time, on the emulator's clock (its jobs take no time here).
@@ -100,14 +99,15 @@ def _prepare(targets: int, seed: int) -> dict[str, Any]:
         sleep=store.clock.advance,
     )
     state = poll_batch(start_batch(state, iam, s3, budget).state, iam, s3, budget).state
-    return {"event": state.payload(), "role": role}
+    return {"event": state.payload(), "role": session.role_arn}
 
 
 def _prepare_generate(targets: int, seed: int) -> dict[str, Any]:
     """A generate event: a batch of `targets` not started (the Distributed Map's item)."""
-    run, chosen, role, _ = _seeded(targets, seed, None)
+    run, chosen, session, _ = _seeded(targets, seed, None)
     batch = Batch(batch=0, targets=chosen)
-    return {"event": {"run": run.model_dump(mode="json"), "batch": batch.model_dump(mode="json")}, "role": role}
+    event = {"run": run.model_dump(mode="json"), "batch": batch.model_dump(mode="json")}
+    return {"event": event, "role": session.role_arn}
 
 
 # Runs in the fresh process, which imports only the function's own code (not the emulator and moto).

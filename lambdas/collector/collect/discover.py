@@ -159,8 +159,12 @@ def _plan(
     ceiling: Ceiling,
 ) -> Plan:
     """The collection plan at the capacity the learned limits give the run's budget."""
-    jobs = min(learned.admitted, ceiling.jobs)
-    fits = capacity(settings.run_budget_seconds, settings.poll_initial_wait_seconds, jobs, learned.rate_within(ceiling))
+    fits = capacity(
+        settings.run_budget_seconds,
+        settings.poll_initial_wait_seconds,
+        learned.jobs_within(ceiling),
+        learned.rate_within(ceiling),
+    )
     return make_plan(selected, history, today=today, refresh_days=settings.account_refresh_days, capacity=fits)
 
 
@@ -206,8 +210,7 @@ def discover(
         measured = store.read()
         if measured.admitted > learned.admitted:  # more capacity only adds targets: the started stay planned
             learned, plan = measured, _plan(selected, history, settings, today=dt, learned=measured, ceiling=ceiling)
-    jobs = min(learned.admitted, ceiling.jobs)
-    rate = learned.rate_within(ceiling)
+    jobs, rate = learned.jobs_within(ceiling), learned.rate_within(ceiling)
     targets = history.with_report_seconds(plan.planned)
     logger.info("collection plan", extra={"selected": len(selected), **plan.counts()})
     put_json(s3, settings.data_bucket, layout.plan(event.run_id), plan.as_json())

@@ -79,8 +79,8 @@ class Latency:
         learned = {kind.value: took}
         expected = job.target.expected_seconds
         if expected:
-            learned[PREDICTION] = took / expected
-            self.samples[PREDICTION] = [*self.samples.get(PREDICTION, []), round(took / expected, 3)][-SAMPLES:]
+            learned[PREDICTION] = ratio = took / expected
+            self.samples[PREDICTION] = [*self.samples.get(PREDICTION, []), round(ratio, 3)][-SAMPLES:]
         return learned
 
     def seed(self, samples: Mapping[str, list[float]], slowest: Mapping[str, float]) -> None:

@@ -103,6 +103,10 @@ class LimitState:
         live = {other for other, until in self.lanes.items() if until > now} | ({lane} if lane else set())
         return max(1, len(live))
 
+    def jobs_within(self, ceiling: Ceiling) -> int:
+        """The jobs at once IAM has admitted, within the configured bound."""
+        return min(self.admitted, ceiling.jobs)
+
     def rate_within(self, ceiling: Ceiling) -> float:
         return min(ceiling.calls_per_second, self.rate if self.rate is not None else ceiling.calls_per_second)
 
@@ -158,7 +162,7 @@ def grant(state: LimitState, lease: str, now: float, ceiling: Ceiling) -> tuple[
     probe = state.probe if state.probe in live else None
     if lease in live:
         return state, Grant(lease, lease == probe)
-    limit = min(state.admitted, ceiling.jobs)
+    limit = state.jobs_within(ceiling)
     if len(live) < limit:
         leases = {**live, lease: now + LEASE_SECONDS}
         return replace(state, leases=leases, probe=probe), Grant(lease, probe=False)

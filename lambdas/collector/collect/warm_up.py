@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from lambdas.collector.collect.jobs import start_job
 from lambdas.collector.collect.limits import Ceiling, LimitStore, SharedLimits
 from lambdas.collector.collect.pacing import Pacer
-from lambdas.collector.collect.report_api import NotNow, Rejected, ReportApi, Started
+from lambdas.collector.collect.report_api import NotNow, ReportApi, Started
 from lambdas.collector.models import Job, Target
 
 if TYPE_CHECKING:
@@ -75,10 +75,9 @@ def start_first(
         if grant is None:
             break
         job, outcome = start_job(api, limits, Job(target=target), grant, clock)
+        if isinstance(outcome, NotNow):
+            break
         if isinstance(outcome, Started):
             started.append(job)
-        elif isinstance(outcome, NotNow):
-            break
-        else:
-            assert isinstance(outcome, Rejected)
+        # else rejected for good: its batch starts it again and records why
     return started
