@@ -35,7 +35,7 @@ from harness.tables import print_arrow
 from iam_report_emulator import OrganizationSpec, store_for_account
 from iam_report_emulator.cli import describe_model
 from lambdas.collector.names import Layout
-from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
+from lambdas.collector.store.schema import DATASETS
 from lambdas.collector.store.storage import get_table, list_keys, list_partitions
 
 QUERIES = ROOT / "queries"
@@ -66,7 +66,7 @@ def snapshots(deployment: Deployment) -> tuple[dict[str, pa.Table], list[str]]:
     s3 = client("s3")
     layout = Layout(deployment.data_prefix)
     tables, keys = {}, []
-    for dataset in (ACCESS_DETAILS, REPORT_JOBS):
+    for dataset in DATASETS:
         parts = []
         for dt in list_partitions(s3, deployment.bucket, layout, dataset):
             for key in list_keys(s3, deployment.bucket, layout.partition(dataset, dt)):
@@ -135,7 +135,7 @@ def save_output(
 def load_output(output: Path = OUTPUT) -> dict[str, pa.Table]:
     """The last demo's snapshot from `demo-output/`, as the Athena tables (dt as a string column)."""
     tables = {}
-    for dataset in (ACCESS_DETAILS, REPORT_JOBS):
+    for dataset in DATASETS:
         directory = output / dataset.name
         if not directory.is_dir():
             raise FileNotFoundError(f"{directory} is missing: run `make demo` first")
@@ -154,6 +154,38 @@ def print_received_alert(alerts: list[dict[str, Any]], out: TextIO) -> None:
         print_alert(alerts[-1], out)
     else:
         out.write("(nothing published)\n")
+
+
+def print_guardrails(deployment: Deployment, dt: str, outcome: Mapping[str, Any], out: TextIO) -> list[str]:
+    """The day's guardrail recommendations: a line per root and OU, and the largest proposal in full;
+    returns their keys."""
+    out.write("\n# Guardrail SCP recommendations (proposed, never attached)\n\n")
+    summary = outcome.get("summary")
+    if not summary:
+        out.write(f"  recommend failed: {outcome.get('error')}\n")
+        return []
+    s3 = client("s3")
+    layout = Layout(deployment.data_prefix)
+    keys = list_keys(s3, deployment.bucket, f"{layout.recommendations}dt={dt}/")
+    recommendations = [json.loads(s3.get_object(Bucket=deployment.bucket, Key=key)["Body"].read()) for key in keys]
+    for r in recommendations:
+        target = r["target"]
+        chars = ", ".join(f"{p['chars']:,}" for p in r["policies"])
+        what = f"{len(r['services'])} services in {len(r['policies'])} SCP(s) of {chars} chars" if r["policies"] else ""
+        out.write(
+            f"  {target['id']:<24} {target['name'] or '':<16} {r['status']:<16} {what or r.get('reason') or ''}\n"
+        )
+    proposals = [r for r in recommendations if r["policies"]]
+    if proposals:
+        largest = max(proposals, key=lambda r: len(r["services"]))
+        key = layout.recommendation(dt, largest["target"]["id"])
+        out.write(f"\nThe largest proposal, s3://{deployment.bucket}/{key} (first SCP shown in full):\n")
+        shown = {"services": 5, "withdrawn": 5, "kept": 5, "already_denied": 10, "policies": 1}
+        sample = {k: v[: shown[k]] if k in shown else v for k, v in largest.items()}
+        out.write(json.dumps(sample, indent=1) + "\n")
+        cut = {k: len(largest[k]) for k in shown if len(largest[k]) > shown[k]}
+        out.write(f"(shown: the first of {cut}; the whole file is in demo-output/)\n" if cut else "")
+    return keys
 
 
 def print_failure(execution: Execution, alerts: list[dict[str, Any]], out: TextIO) -> None:
@@ -192,6 +224,8 @@ def run_collector_demo(
     out.write("\n# Athena named queries (queries/*.sql) on the snapshot, through DuckDB\n")
     query_rows = run_queries(tables, out)
     alerts = received_alerts(deployment)
+    guardrails = execution.output.get("recommend", {})
+    keys += print_guardrails(deployment, str(execution.run.get("dt")), guardrails, out)
     print_received_alert(alerts, out)
     out.write("\n# The snapshot in S3\n")
     list_layout(deployment, keys, out)
@@ -220,6 +254,7 @@ def run_collector_demo(
         "state_transitions": transitions(execution),
         "states_entered": execution.states_entered,
         "query_rows": query_rows,
+        "guardrails": guardrails.get("summary") or guardrails.get("error"),
         "alert_published": bool(alerts),
         "execution_seconds": round(execution.wall_seconds, 2),
         # IAM's own creation-to-completion times of the run's jobs, summed: what one job at a time must wait

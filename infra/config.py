@@ -16,6 +16,8 @@ from lambdas.collector.settings import (
     Alerting,
     Deployment,
     ExternalId,
+    Guardrails,
+    GuardrailTargets,
     Lanes,
     Location,
     Pace,
@@ -29,7 +31,9 @@ class ConfigError(ValueError):
     """The `collector` context in cdk.json is invalid; the message names the key."""
 
 
-class CollectorConfig(Deployment, Alerting, Snapshot, Reporting, Location, Lanes, Pace, Selection):
+class CollectorConfig(
+    Deployment, Alerting, Guardrails, GuardrailTargets, Snapshot, Reporting, Location, Lanes, Pace, Selection
+):
     """Context key `collector`: every setting, each with its declared default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

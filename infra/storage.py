@@ -164,4 +164,11 @@ def _data_rules(data_prefix: str, scratch_days: int, retention_days: int | None)
             )
             for dataset in DATASETS
         )
+        rules.append(
+            s3.LifecycleRule(
+                id="expire-recommendations",
+                prefix=layout.recommendations,
+                expiration=cdk.Duration.days(retention_days),
+            )
+        )
     return rules

@@ -13,12 +13,16 @@
                                        failed batches the run fails, else finalize records the
                                        batch's targets NOT_COLLECTED)
                     otherwise ─► BatchDone
-             ─► Finalize ─► Alert ─► Done
-    any stage's error ─► NotifyFailure (SNS) ─► Failed
+             ─► Finalize ─► Recommend ─► Alert ─► Done
+                              error ─► RecommendFailed (Pass: no recommendations today; the alert says why)
+                                        ─► Alert
+    any other stage's error ─► NotifyFailure (SNS) ─► Failed
 
 The manifest is already batched (moto's interpreter, which runs this very definition offline, does
 not parse ItemBatcher), and failures are tolerated by count (it rejects an integer percentage).
-Execution state stays small: {"skipped", "run", "finalize", "alert"}; pages never travel through it.
+Execution state stays small: {"skipped", "run", "finalize", "recommend", "alert"}; pages never travel
+through it. Guardrail recommendations are advice beside the day's data: their failure must not cost
+the day's alert, so it is caught and the alert carries the error instead of a summary.
 
 An overlap ends in a Succeed, not a Fail: the schedule may start a run while a long one is still going
 (expected, and the running one collects the day), and a Fail would trip the failed-executions alarm and
@@ -134,12 +138,31 @@ class Workflow(Construct):
             result_selector={"summary.$": "$.Payload"},
             result_path="$.finalize",
         )
+        recommend = _invoke(
+            self,
+            "Recommend",
+            functions["recommend"],
+            sfn.TaskInput.from_object({"run": sfn.JsonPath.object_at("$.run")}),
+            result_selector={"summary.$": "$.Payload", "error": ""},
+            result_path="$.recommend",
+        )
+        recommend_failed = sfn.Pass(
+            self,
+            "RecommendFailed",
+            parameters={"error.$": "$.recommend_error.Error"},
+            result_path="$.recommend",
+        )
+        recommend.add_catch(recommend_failed, errors=["States.ALL"], result_path="$.recommend_error")
         alert = _invoke(
             self,
             "Alert",
             functions["alert"],
             sfn.TaskInput.from_object(
-                {"run": sfn.JsonPath.object_at("$.run"), "snapshot": sfn.JsonPath.object_at("$.finalize.summary")}
+                {
+                    "run": sfn.JsonPath.object_at("$.run"),
+                    "snapshot": sfn.JsonPath.object_at("$.finalize.summary"),
+                    "guardrails": sfn.JsonPath.object_at("$.recommend"),
+                }
             ),
             result_selector={"result.$": "$.Payload"},
             result_path="$.alert",
@@ -162,7 +185,8 @@ class Workflow(Construct):
         for state in (discover, collect, finalize, alert):
             state.add_catch(failure, errors=["States.ALL"], result_path="$.error")
 
-        collect.next(finalize).next(alert).next(sfn.Succeed(self, "Done"))
+        collect.next(finalize).next(recommend).next(alert).next(sfn.Succeed(self, "Done"))
+        recommend_failed.next(alert)
         one_run = (
             sfn.Choice(self, "OneRunAtATime")
             .when(

@@ -19,7 +19,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from lambdas.collector.errors import ConfigurationError
 from lambdas.collector.models import BUCKET, ROLE_ARN, TABLE, TOPIC_ARN
 from lambdas.collector.names import Function
-from lambdas.collector.settings import RUN_OPTIONS, Alerting, Lanes, Location, Pace, Reporting, Selection, Snapshot
+from lambdas.collector.settings import (
+    RUN_OPTIONS,
+    Alerting,
+    Guardrails,
+    GuardrailTargets,
+    Lanes,
+    Location,
+    Pace,
+    Reporting,
+    Selection,
+    Snapshot,
+)
 
 
 class _Settings(BaseSettings):
@@ -34,8 +45,9 @@ class ReporterSettings(_Settings, Reporting):
     limits_table: Annotated[str, StringConstraints(pattern=TABLE)]
 
 
-class DiscoverSettings(ReporterSettings, Selection, Pace, Lanes, Location):
-    """discover: the organization walked, the targets selected, the run's pace and where its data goes."""
+class DiscoverSettings(ReporterSettings, Selection, Pace, Lanes, Location, GuardrailTargets):
+    """discover: the organization walked (with the SCPs attached where guardrails are recommended), the
+    targets selected, the run's pace and where its data goes."""
 
     data_bucket: Annotated[str, StringConstraints(pattern=BUCKET)]
 
@@ -59,6 +71,10 @@ class FinalizeSettings(_Settings, Snapshot):
     """finalize: the day's snapshot (its bucket and prefix come with the run)."""
 
 
+class RecommendSettings(_Settings, GuardrailTargets, Guardrails):
+    """recommend: how guardrail SCPs are proposed (its bucket and prefix come with the run)."""
+
+
 class AlertSettings(_Settings, Alerting):
     """alert: what it reports, and where it publishes."""
 
@@ -72,6 +88,7 @@ BY_FUNCTION: dict[Function, type[_Settings]] = {
     Function.POLL: ReporterSettings,
     Function.FETCH: ReporterSettings,
     Function.FINALIZE: FinalizeSettings,
+    Function.RECOMMEND: RecommendSettings,
     Function.ALERT: AlertSettings,
 }
 

@@ -330,9 +330,36 @@ class SnapshotSummary(Model):
         return sum(n for status, n in self.jobs_by_status.items() if status is not JobStatus.COMPLETED)
 
 
+class RecommendEvent(Model):
+    run: RunContext
+
+
+class GuardrailSummary(Model):
+    """recommend's result: the day's guardrail recommendations in counts (the proposals are in S3)."""
+
+    dt: Date
+    targets: int = Field(ge=0)
+    by_status: dict[str, int]
+    policies: int = Field(ge=0)  # proposed SCPs, all targets
+    services: int = Field(ge=0)  # proposed denials, all targets
+    new: int = Field(ge=0)  # newly proposed since the previous day
+    withdrawn: int = Field(ge=0)  # proposed the previous day, withdrawn today
+    expired_exceptions: int = Field(ge=0)
+    largest_policy_chars: int = Field(default=0, ge=0)
+    location: str  # s3://bucket/prefix of the day's JSON files
+
+
+class RecommendOutcome(Model):
+    """What the state machine holds of recommend: its summary, or the name of its error (the run goes on)."""
+
+    summary: GuardrailSummary | None = None
+    error: str = ""
+
+
 class AlertEvent(Model):
     run: RunContext
     snapshot: SnapshotSummary
+    guardrails: RecommendOutcome = RecommendOutcome()
 
 
 class AlertResult(Model):

@@ -7,7 +7,10 @@ import it at synth time and the functions at run time, and the two can never dis
     {prefix}runs/{run_id}/plan.json                             discover: every target, planned or deferred
     {prefix}runs/{run_id}/parts/{dataset}/batch=NNNNN/{stage}-RRRR.parquet
                                                                generate/poll/fetch: scratch parts
+    {prefix}runs/{run_id}/organization.json                     discover: the tree, join dates, attached SCPs
     {prefix}{dataset}/dt=YYYY-MM-DD/{run_id}-NNNNN.parquet     finalize: the day's snapshot
+    {prefix}scp_recommendations/dt=YYYY-MM-DD/recommendations.parquet
+    {prefix}recommendations/dt=YYYY-MM-DD/{target_id}.json     recommend: the day's guardrail proposals
 
 A part's key is fixed by the batch and the stage's round, which the state input carries: a retried
 invocation rewrites the same key, so retries never duplicate rows. Scratch under `runs/` is left
@@ -38,6 +41,7 @@ class Function(StrEnum):
     POLL = "poll"
     FETCH = "fetch"
     FINALIZE = "finalize"
+    RECOMMEND = "recommend"
     ALERT = "alert"
 
 
@@ -54,7 +58,9 @@ class Metric(StrEnum):
     UNUSED_SERVICES = "UnusedServices"
     NEWLY_UNUSED_SERVICES = "NewlyUnusedServices"
     IAM_THROTTLES = "IamThrottles"
-    RUNS_SKIPPED = "RunsSkipped"  # a run that started while another was in progress, ended at once
+    RUNS_SKIPPED = "RunsSkipped"
+    GUARDRAILS_PROPOSED = "GuardrailsProposed"  # targets with a proposed SCP
+    GUARDRAIL_SERVICES_NEW = "GuardrailServicesNew"  # a run that started while another was in progress, ended at once
 
 
 class DatasetName(Protocol):
@@ -84,6 +90,17 @@ class Layout:
     def plan(self, run_id: str) -> str:
         """Every target of the run with the plan's decision: what finalize carries forward."""
         return f"{self.run(run_id)}plan.json"
+
+    def organization(self, run_id: str) -> str:
+        """The organization as discover walked it (`lambdas.collector.organization`)."""
+        return f"{self.run(run_id)}organization.json"
+
+    @property
+    def recommendations(self) -> str:
+        return f"{self.prefix}recommendations/"
+
+    def recommendation(self, dt: str, target_id: str) -> str:
+        return f"{self.recommendations}dt={dt}/{target_id}.json"
 
     def parts(self, run_id: str, dataset: DatasetName) -> str:
         return f"{self.run(run_id)}parts/{dataset.name}/"

@@ -14,6 +14,7 @@ Adding a setting is one field here, plus its use.
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator
@@ -24,6 +25,10 @@ from lambdas.collector.names import DATA_PREFIX
 TargetIdList = list[Annotated[str, StringConstraints(pattern=TARGET_ID)]]
 Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
 ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")]  # STS's own rule
+# A principal ARN as `aws:PrincipalARN` sees it (a role's ARN, not its session's), wildcards allowed.
+PrincipalArnPattern = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::(\d{12}|\*|\?+):[A-Za-z0-9_+=,.@/*?-]{1,512}$")
+]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]  # a typo check: SNS confirms
 
 # A run's time budget is at most a day; the state machine's timeout is that plus the time a run needs after
@@ -224,6 +229,89 @@ class Alerting(Tunables):
     alert_top_services: int = Field(default=10, ge=1, le=100, description="services listed per target")
 
 
+# Never proposed for denial, whatever their use: the services people and tools need to reach an account,
+# see what is wrong and get help, above all on the day something breaks. sts: every role assumption,
+# the break-glass one included; iam: fixing permissions; signin, sso, identitystore: people signing in
+# through the console and IAM Identity Center; organizations and account: the account's own settings
+# and contacts; support and health: opening a case, reading AWS Health events. Their disuse in a scope
+# is normal (they are used from elsewhere or rarely) and is no evidence that they can go.
+NEVER_DENY = ("account", "health", "iam", "identitystore", "organizations", "signin", "sso", "sts", "support")
+
+
+class GuardrailException(BaseModel):
+    """Services one root, OU or account (and its subtree) keeps, until `expires`, for `reason`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_id: Annotated[str, StringConstraints(pattern=TARGET_ID)]
+    services: list[Namespace] = Field(min_length=1)
+    expires: date
+    reason: str = Field(min_length=1, max_length=500)
+
+    @field_validator("target_id", mode="before")
+    @classmethod
+    def _bare_id(cls, value: Any) -> Any:
+        return normalize_target_id(value) if isinstance(value, str) else value
+
+
+class GuardrailTargets(Tunables):
+    """Which targets get guardrail recommendations (discover reads their attached SCPs, recommend proposes)."""
+
+    guardrail_accounts: bool = Field(
+        default=False,
+        description="also recommend per account (roots and OUs always): discover then lists each collected "
+        "account's attached SCPs, one more Organizations call per account",
+    )
+
+
+class Guardrails(Tunables):
+    """How SCP recommendations are made (recommend)."""
+
+    guardrail_window_days: int = Field(
+        default=90,
+        ge=1,
+        le=400,
+        description="an OU's or account's service unused this many days (IAM's last use in the whole scope, "
+        "as of the report) is proposed for denial; IAM tracks 400 days",
+    )
+    guardrail_root_window_days: int = Field(
+        default=180,
+        ge=1,
+        le=400,
+        description="the same for the root, longer by default: a root SCP binds every account, present and "
+        "future, and rare yearly work (audits, disaster recovery tests) must not be cut off",
+    )
+    guardrail_never_deny: list[Namespace] = Field(
+        default=list(NEVER_DENY),
+        description="service namespaces never proposed for denial (default: access, identity and support)",
+    )
+    guardrail_exceptions: list[GuardrailException] = Field(
+        default=[],
+        description='`[{"target_id": "ou-…", "services": ["gamelift"], "expires": "2027-06-30", "reason": '
+        '"…"}]`: services a root/OU/account and its subtree keep until the date; an expired one is dropped '
+        "and said so",
+    )
+    guardrail_break_glass_arns: list[PrincipalArnPattern] = Field(
+        default=[],
+        description="principal ARNs (wildcards allowed) every proposed SCP exempts, with `ArnNotLike` on "
+        "`aws:PrincipalARN`",
+    )
+    scp_max_chars: int = Field(
+        default=5_120,
+        ge=512,
+        le=10_240,
+        description="largest proposed SCP, counted as UTF-8 bytes of its minified JSON (AWS's pages say 5,120 "
+        "characters or bytes; raised to 10,240 in 2026): proposals are split into several SCPs to fit",
+    )
+    scp_max_per_target: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="SCPs a root, OU or account may have attached (10 since May 2026, 5 before): a proposal "
+        "never needs more than the slots left beside the SCPs attached now",
+    )
+
+
 class Deployment(Tunables):
     """What only the CDK app reads: schedule, subscribers, roles, retention, Athena."""
 
@@ -270,7 +358,18 @@ class Deployment(Tunables):
         return days
 
 
-GROUPS: tuple[type[Tunables], ...] = (Selection, Pace, Lanes, Location, Reporting, Snapshot, Alerting, Deployment)
+GROUPS: tuple[type[Tunables], ...] = (
+    Selection,
+    Pace,
+    Lanes,
+    Location,
+    Reporting,
+    Snapshot,
+    GuardrailTargets,
+    Guardrails,
+    Alerting,
+    Deployment,
+)
 
 
 def _optional(annotation: Any, metadata: list[Any]) -> Any:

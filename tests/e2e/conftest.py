@@ -5,19 +5,25 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from moto import mock_aws
 
 import iam_report_emulator
+from harness.clients import client
 from harness.collector_demo import received_alerts, snapshots
 from harness.executions import Execution, start_and_follow
 from harness.runner import MOTO_CONFIG, Deployment, InProcessLambdas, stand_up, synthesize
 from iam_report_emulator import store_for_account
 from iam_report_emulator.seed import OrganizationSpec
+from lambdas.collector.names import Layout
 from lambdas.collector.services import services
+from lambdas.collector.store.schema import DATASETS, Kind
+from lambdas.collector.store.storage import get_table, list_keys, put_table
 from tests.conftest import REPORTER_ROLE
 
 # Only inputs the state machine already reads make the run fast: a first wait of one second (then the
@@ -78,3 +84,20 @@ def collector(demo_org: OrganizationSpec, template: dict[str, Any]) -> Collector
 
 
 Runner = Callable[..., Execution]
+
+
+def move_back_one_day(collector: Collector, dt: str) -> str:
+    """The day's snapshot as if its run had started one day earlier; returns that day."""
+    s3, deployment = client("s3"), collector.deployment
+    layout, earlier = Layout(deployment.data_prefix), (date.fromisoformat(dt) - timedelta(days=1)).isoformat()
+    for dataset in DATASETS:
+        for key in list_keys(s3, deployment.bucket, layout.partition(dataset, dt)):
+            table = get_table(s3, deployment.bucket, key, dataset)
+            for name in (column.name for column in dataset.columns if column.kind is Kind.TIMESTAMP):
+                index = table.schema.get_field_index(name)
+                moved = pc.subtract(table[name], pa.scalar(timedelta(days=1), pa.duration("us")))
+                table = table.set_column(index, table.schema.field(index), moved)
+            target = key.replace(layout.partition(dataset, dt), layout.partition(dataset, earlier))
+            put_table(s3, deployment.bucket, target, table)
+            s3.delete_object(Bucket=deployment.bucket, Key=key)
+    return earlier

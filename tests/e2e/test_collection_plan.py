@@ -14,40 +14,14 @@ emulator's clock, the spreading over many days in `tests/unit/test_plan.py`.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness.clients import client
 from iam_report_emulator.access_reports import AccessReportStore
 from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.collect.plan import fair_share
-from lambdas.collector.names import Layout
-from lambdas.collector.store.schema import DATASETS
-from lambdas.collector.store.storage import get_table, list_keys, put_table
 from tests.activity_swap import next_day, prepare_swap
-from tests.e2e.conftest import FAST, Collector
+from tests.e2e.conftest import FAST, Collector, move_back_one_day
 from tests.helpers import organization_targets, ou_id, subtree_accounts
-
-TIMES = ("collected_at", "job_creation_date", "job_completion_date")
-
-
-def move_back_one_day(collector: Collector, dt: str) -> str:
-    """The day's snapshot as if its run had started one day earlier; returns that day."""
-    s3, deployment = client("s3"), collector.deployment
-    layout, earlier = Layout(deployment.data_prefix), (date.fromisoformat(dt) - timedelta(days=1)).isoformat()
-    for dataset in DATASETS:
-        for key in list_keys(s3, deployment.bucket, layout.partition(dataset, dt)):
-            table = get_table(s3, deployment.bucket, key, dataset)
-            for name in TIMES:
-                index = table.schema.get_field_index(name)
-                moved = pc.subtract(table[name], pa.scalar(timedelta(days=1), pa.duration("us")))
-                table = table.set_column(index, table.schema.field(index), moved)
-            target = key.replace(layout.partition(dataset, dt), layout.partition(dataset, earlier))
-            put_table(s3, deployment.bucket, target, table)
-            s3.delete_object(Bucket=deployment.bucket, Key=key)
-    return earlier
 
 
 def test_the_next_days_run_collects_root_ous_and_a_share_ahead_and_carries_the_other_accounts_once_each(

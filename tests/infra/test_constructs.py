@@ -153,6 +153,10 @@ def test_lifecycle_expires_scratch_old_versions_and_snapshots_past_retention(bui
     for dataset in DATASETS:
         retention = rules[f"expire-{dataset.name}"]
         assert (retention["Prefix"], retention["ExpirationInDays"]) == (Layout(PREFIX).dataset(dataset), 400)
+    # The day's recommendation files go with the snapshots
+    json_files = rules["expire-recommendations"]
+    assert (json_files["Prefix"], json_files["ExpirationInDays"]) == (Layout(PREFIX).recommendations, 400)
+    assert Layout(PREFIX).recommendation("2026-12-03", "ou-ab12-prod0001").startswith(json_files["Prefix"])
 
 
 @pytest.mark.parametrize("prefix", ["/org/", "org", "org//", "a b/"])

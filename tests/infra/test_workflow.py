@@ -15,10 +15,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from infra.workflow import LAMBDA_SERVICE_ERRORS, Workflow
+from lambdas.collector.names import Function
 from lambdas.collector.settings import Pace, Selection
 from tests.infra.synth import render
 
-NAMES = ("discover", "generate", "poll", "fetch", "finalize", "alert")
+NAMES = tuple(Function)
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +49,20 @@ def definition() -> dict[str, Any]:
     return dict(json.loads(render(machine["Properties"]["DefinitionString"])))
 
 
-def test_the_run_is_discover_map_finalize_alert(definition: dict[str, Any]) -> None:
+def test_the_run_is_discover_map_finalize_recommend_alert(definition: dict[str, Any]) -> None:
     states = definition["States"]
     assert definition["StartAt"] == "Discover"
     assert states["Discover"]["Next"] == "OneRunAtATime"
     assert states["OneRunAtATime"]["Default"] == "CollectBatches"
     assert states["CollectBatches"]["Next"] == "Finalize"
-    assert states["Finalize"]["Next"] == "Alert"
+    assert states["Finalize"]["Next"] == "Recommend"
+    assert states["Recommend"]["Next"] == "Alert"
     assert states["Alert"]["Next"] == "Done"
+    assert states["Alert"]["Parameters"]["Payload"] == {
+        "run.$": "$.run",
+        "snapshot.$": "$.finalize.summary",
+        "guardrails.$": "$.recommend",
+    }
     assert states["Discover"]["Parameters"]["Payload"] == {
         "run_id.$": "$$.Execution.Name",
         "started_at.$": "$$.Execution.StartTime",
@@ -97,6 +104,21 @@ def test_every_stage_retries_lambda_errors_with_jitter_and_catches_to_a_notifica
         assert retries[1]["ErrorEquals"] == ["ReportSessionError", "AlertDeliveryError"]
     assert states["NotifyFailure"]["Next"] == "Failed"
     assert states["Failed"]["Type"] == "Fail"
+
+
+def test_a_recommend_failure_still_sends_the_days_alert_which_names_the_error(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    recommend = states["Recommend"]
+    assert recommend["Retry"][0]["ErrorEquals"] == LAMBDA_SERVICE_ERRORS
+    assert recommend["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.recommend_error", "Next": "RecommendFailed"}
+    ]
+    assert recommend["ResultSelector"] == {"summary.$": "$.Payload", "error": ""}
+    failed = states["RecommendFailed"]
+    assert failed["Type"] == "Pass"
+    assert failed["Parameters"] == {"error.$": "$.recommend_error.Error"}
+    assert failed["ResultPath"] == "$.recommend"
+    assert failed["Next"] == "Alert"
 
 
 def test_the_map_reads_batches_from_the_manifest_with_bounded_concurrency(definition: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -194,3 +195,40 @@ def test_the_four_sort_orders(demo_org: OrganizationSpec, iam: Any) -> None:
     # and last when newest come first, in the exact reverse of their ascending order (observed live)
     assert newest_first[len(times) :] == never[::-1]
     assert [d["LastAuthenticatedTime"] for d in newest_first[: len(times)]] == sorted(times, reverse=True)
+
+
+def test_the_break_glass_reading_decides_whether_an_exempting_deny_removes_its_services(
+    demo_org: OrganizationSpec, iam: Any
+) -> None:
+    # Given an SCP on the Security OU denying two services to every principal but a break-glass role
+    break_glass = {
+        "Effect": "Deny",
+        "Action": ["gamelift:*", "a4b:*"],
+        "Resource": "*",
+        "Condition": {"ArnNotLike": {"aws:PrincipalARN": ["arn:aws:iam::*:role/BreakGlass"]}},
+    }
+    organizations = client("organizations")
+    policy_id = organizations.create_policy(
+        Name="DenyGamesExceptBreakGlass",
+        Description="break-glass deny",
+        Type="SERVICE_CONTROL_POLICY",
+        Content=json.dumps({"Version": "2012-10-17", "Statement": [break_glass]}),
+    )["Policy"]["PolicySummary"]["Id"]
+    security = ou(demo_org, "Security")
+    organizations.attach_policy(PolicyId=policy_id, TargetId=security)
+    store = iam_report_emulator.store_for_account(demo_org.management_account_id)
+    path = demo_org.path(security)
+    # When the report is read with the Deny ignored (the default), then with it applied
+    first_job = iam.generate_organizations_access_report(EntityPath=path)["JobId"]
+    ignored, ignored_details = complete_report(iam, first_job, MaxItems=1000)
+    store.configure(principal_exempt_denies="applied")
+    store.clock.advance(61)  # past the reuse window: a new job, evaluated under the new reading
+    second_job = iam.generate_organizations_access_report(EntityPath=path)["JobId"]
+    applied, applied_details = complete_report(iam, second_job, MaxItems=1000)
+    # Then the applied reading lists exactly the two denied services fewer
+    assert first_job != second_job
+    assert ignored["NumberOfServicesAccessible"] - applied["NumberOfServicesAccessible"] == 2
+    ignored_services = {d["ServiceNamespace"] for d in ignored_details}
+    applied_services = {d["ServiceNamespace"] for d in applied_details}
+    assert ignored_services - applied_services == {"gamelift", "a4b"}
+    assert applied_services < ignored_services

@@ -20,7 +20,7 @@ import pytest
 from harness.athena_sql import run_query, to_duckdb
 from lambdas.collector.insight.unused import find_unused
 from lambdas.collector.store.normalize import ColumnBuffer
-from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, SCP_RECOMMENDATIONS
 from tests.helpers import job_context
 
 QUERIES = Path(__file__).resolve().parents[2] / "queries"
@@ -150,7 +150,63 @@ def with_dt(table: pa.Table, snapshot: Snapshot) -> pa.Table:
 
 ACCESS_DETAILS_TABLE = pa.concat_tables([access_details_of(PREVIOUS), access_details_of(LATEST)])
 REPORT_JOBS_TABLE = pa.concat_tables([report_jobs_of(PREVIOUS), report_jobs_of(LATEST)])
-TABLES = {"access_details": ACCESS_DETAILS_TABLE, "report_jobs": REPORT_JOBS_TABLE}
+
+
+def recommendation_rows(snapshot: Snapshot) -> list[Row]:
+    """A day's `scp_recommendations`: proposals over two SCPs (new, unchanged, withdrawn, done), a held
+    proposal, a scope without evidence and one with nothing to deny."""
+
+    def row(path: str, status: str, namespace: str | None = None, **values: Any) -> Row:
+        kind = "ROOT" if path == ROOT else "ACCOUNT" if path[-1].isdigit() else "ORGANIZATIONAL_UNIT"
+        base: Row = dict.fromkeys(SCP_RECOMMENDATIONS.column_names)
+        return (
+            base
+            | {
+                "run_id": f"run-{snapshot.dt}",
+                "collected_at": snapshot.collected_at,
+                "organization_id": ORG,
+                "target_path": path,
+                "target_type": kind,
+                "target_id": path.rsplit("/", 1)[-1],
+                "target_name": f"name of {path.rsplit('/', 1)[-1]}",
+                "status": status,
+                "window_days": 180 if kind == "ROOT" else 90,
+                "service_namespace": namespace,
+                "service_name": namespace and namespace.upper(),
+                "accounts_in_scope": 2,
+            }
+            | values
+        )
+
+    if snapshot is PREVIOUS:
+        return [row(ROOT, "PROPOSED", ns, change="NEW", policy_name="p-1", policy_chars=900) for ns in SERVICES[:4]]
+    proposed = [
+        row(ROOT, "PROPOSED", ns, change=change, policy_name=policy, policy_chars=chars)
+        for ns, change, policy, chars in [
+            ("athena", "UNCHANGED", "p-1", 5_000),
+            ("ec2", "UNCHANGED", "p-1", 5_000),
+            ("kms", "NEW", "p-2", 120),
+        ]
+    ]
+    return [
+        *proposed,
+        row(ROOT, "PROPOSED", "glue", change="WITHDRAWN", reason="used again: last used 2025-03-01"),
+        row(ROOT, "PROPOSED", "iam", change="DONE", reason="denied now"),
+        row(OU_A, "HELD", "s3", change="UNCHANGED", policy_name="p-3", policy_chars=80, reason="job failed today"),
+        row(OU_B, "NO_EVIDENCE", reason="every account in scope joined within the window"),
+        row(ACCOUNT_1, "NOTHING_TO_DENY"),
+    ]
+
+
+SCP_RECOMMENDATIONS_TABLE = pa.concat_tables(
+    with_dt(pa.Table.from_pylist(recommendation_rows(s), schema=SCP_RECOMMENDATIONS.arrow_schema), s)
+    for s in (PREVIOUS, LATEST)
+)
+TABLES = {
+    "access_details": ACCESS_DETAILS_TABLE,
+    "report_jobs": REPORT_JOBS_TABLE,
+    "scp_recommendations": SCP_RECOMMENDATIONS_TABLE,
+}
 ROWS: list[Row] = ACCESS_DETAILS_TABLE.to_pylist()
 JOBS: list[Row] = REPORT_JOBS_TABLE.to_pylist()
 
@@ -240,7 +296,33 @@ def expected_failed_jobs() -> list[Row]:
     return [pick(job, *columns) for job in failed]
 
 
+def expected_guardrail_proposals() -> list[Row]:
+    latest = [r for r in SCP_RECOMMENDATIONS_TABLE.to_pylist() if r["dt"] == LATEST.dt]
+    keys = ("target_path", "target_type", "target_id", "target_name", "status", "window_days", "accounts_in_scope")
+    groups: dict[tuple[Any, ...], list[Row]] = {}
+    for r in latest:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = []
+    for key, rows in groups.items():
+        reasons = [r["reason"] for r in rows if r["change"] in (None, "NEW", "UNCHANGED") and r["reason"]]
+        chars = [r["policy_chars"] for r in rows if r["policy_chars"] is not None]
+        out.append(
+            dict(zip(keys, key, strict=True))
+            | {
+                "scps": len({r["policy_name"] for r in rows if r["policy_name"]}),
+                "largest_scp_chars": max(chars) if chars else None,
+                "services_proposed": sum(r["change"] in ("NEW", "UNCHANGED") for r in rows),
+                "newly_proposed": sum(r["change"] == "NEW" for r in rows),
+                "withdrawn": sum(r["change"] == "WITHDRAWN" for r in rows),
+                "done": sum(r["change"] == "DONE" for r in rows),
+                "reason": max(reasons) if reasons else None,
+            }
+        )
+    return sorted(out, key=lambda r: (-r["services_proposed"], r["target_path"]))
+
+
 EXPECTED: dict[str, Callable[[], list[Row]]] = {
+    "guardrail_proposals": expected_guardrail_proposals,
     "unused_services_latest": expected_unused_services_latest,
     "unused_for_days_by_ou": expected_unused_for_days_by_ou,
     "newly_unused": expected_newly_unused,

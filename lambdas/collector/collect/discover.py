@@ -26,9 +26,11 @@ from lambdas.collector.collect.plan import History, Plan, capacity, make_plan, r
 from lambdas.collector.collect.warm_up import WarmUp
 from lambdas.collector.config import DiscoverSettings
 from lambdas.collector.errors import TargetSelectionError
+from lambdas.collector.guardrails.existing import read_attached
 from lambdas.collector.models import Batch, DiscoverEvent, Job, RunContext, Target, TargetType
 from lambdas.collector.names import Layout
 from lambdas.collector.observability import logger
+from lambdas.collector.organization import Node, OrganizationSnapshot
 from lambdas.collector.store.storage import put_json
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ class Entity:
     name: str | None
     path: str
     active: bool = True
+    joined: datetime | None = None  # accounts: when they joined the organization
 
     @property
     def chain(self) -> set[str]:
@@ -84,6 +87,7 @@ def walk_organization(organizations: OrganizationsClient) -> OrganizationTree:
                     account.get("Name"),
                     f"{parent_path}/{account['Id']}",
                     active=account.get("Status", "ACTIVE") == "ACTIVE",
+                    joined=account.get("JoinedTimestamp"),
                 )
             )
     return OrganizationTree(org_id, organization["MasterAccountId"], entities)
@@ -118,6 +122,38 @@ def select_targets(tree: OrganizationTree, settings: DiscoverSettings) -> list[T
             f"EXCLUDE_IDS={sorted(exclude)} selects no target in organization {tree.organization_id}"
         )
     return targets
+
+
+def organization_snapshot(
+    tree: OrganizationTree,
+    organizations: OrganizationsClient,
+    targets: list[Target],
+    *,
+    accounts_too: bool,
+    now: datetime,
+) -> OrganizationSnapshot:
+    """The tree with join dates, and the SCPs attached to every root and OU (and to each selected
+    account when guardrails are recommended per account): what recommend reads after collection."""
+    selected = {target.id for target in targets}
+    read = [e.id for e in tree.entities if e.type is not TargetType.ACCOUNT or (accounts_too and e.id in selected)]
+    attached = read_attached(organizations, read)
+    return OrganizationSnapshot(
+        organization_id=tree.organization_id,
+        management_account_id=tree.management_account_id,
+        read_at=now,
+        nodes=tuple(
+            Node(
+                id=e.id,
+                type=e.type,
+                name=e.name,
+                path=e.path,
+                active=e.active,
+                joined=e.joined,
+                scps=attached.get(e.id),
+            )
+            for e in tree.entities
+        ),
+    )
 
 
 def batches(targets: list[Target], size: int, lanes: int = 1, started: Sequence[Job] = ()) -> list[Batch]:
@@ -194,6 +230,8 @@ def discover(
     tree = walk_organization(organizations)
     selected = select_targets(tree, settings)
     layout = Layout(settings.data_prefix)
+    snapshot = organization_snapshot(tree, organizations, selected, accounts_too=settings.guardrail_accounts, now=now)
+    put_json(s3, settings.data_bucket, layout.organization(event.run_id), snapshot.model_dump(mode="json"))
     dt = event.started_at.date()
     history = read_history(s3, settings.data_bucket, layout, dt.isoformat())
     store = limits_of(tree.organization_id)

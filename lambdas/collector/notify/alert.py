@@ -14,13 +14,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.collector.config import AlertSettings
 from lambdas.collector.errors import AlertDeliveryError
+from lambdas.collector.guardrails.daily import proposal_lines
 from lambdas.collector.insight.unused import ACCESS_COLUMNS, JOB_COLUMNS, PREVIOUS_COLUMNS, Findings, find_unused
 from lambdas.collector.models import AlertEvent, AlertResult, RunContext
-from lambdas.collector.names import Layout, Metric
-from lambdas.collector.notify.alert_message import AlertMessage, compose, severity_of, should_publish
+from lambdas.collector.names import Metric
+from lambdas.collector.notify.alert_message import AlertMessage, Guardrails, compose, severity_of, should_publish
 from lambdas.collector.observability import count, logger
-from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
-from lambdas.collector.store.storage import list_keys, list_partitions, read_tables
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
+from lambdas.collector.store.storage import latest_before, read_snapshot
 
 if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
     from mypy_boto3_s3 import S3Client
@@ -54,33 +55,26 @@ def send_alert(event: AlertEvent, settings: AlertSettings, s3: S3Client, sns: SN
             max_targets=settings.alert_max_targets,
             top_services=settings.alert_top_services,
             reporter_role=run.report_role_arn,
+            guardrails=_guardrails(s3, event),
         )
         result = _result(findings, message, _publish(sns, settings.alert_topic_arn, message))
     return result
 
 
-def previous_dt(s3: S3Client, bucket: str, layout: Layout, dt: str) -> str | None:
-    """The latest `dt` before `dt` with an `access_details` partition, if any."""
-    earlier = [value for value in list_partitions(s3, bucket, layout, ACCESS_DETAILS) if value < dt]
-    return earlier[-1] if earlier else None
-
-
-def read_snapshot(
-    s3: S3Client, bucket: str, layout: Layout, dataset: Dataset, dt: str, *, columns: list[str]
-) -> pa.Table:
-    """`columns` of a dataset's partition; an empty table of those columns when it has no files."""
-    keys = [key for key in list_keys(s3, bucket, layout.partition(dataset, dt)) if key.endswith(".parquet")]
-    tables = list(read_tables(s3, bucket, keys, dataset, columns))
-    if not tables:
-        return pa.schema([dataset.arrow_schema.field(name) for name in columns]).empty_table()
-    return pa.concat_tables(tables)
+def _guardrails(s3: S3Client, event: AlertEvent) -> Guardrails | None:
+    outcome = event.guardrails
+    if outcome.error:
+        return Guardrails(error=outcome.error)
+    if outcome.summary is None:  # not asked of this run
+        return None
+    return Guardrails(lines=tuple(proposal_lines(s3, event.run)), location=outcome.summary.location)
 
 
 def _snapshots(s3: S3Client, run: RunContext) -> tuple[pa.Table, pa.Table | None, pa.Table]:
     bucket, layout, dt = run.bucket, run.layout, run.dt
     current = read_snapshot(s3, bucket, layout, ACCESS_DETAILS, dt, columns=ACCESS_COLUMNS)
     jobs = read_snapshot(s3, bucket, layout, REPORT_JOBS, dt, columns=JOB_COLUMNS)
-    before = previous_dt(s3, bucket, layout, dt)
+    before = latest_before(s3, bucket, layout, ACCESS_DETAILS, dt)
     previous = read_snapshot(s3, bucket, layout, ACCESS_DETAILS, before, columns=PREVIOUS_COLUMNS) if before else None
     logger.info(
         "Snapshots read", extra={"dt": dt, "rows": current.num_rows, "jobs": jobs.num_rows, "previous_dt": before}

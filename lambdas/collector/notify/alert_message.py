@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeAlias
 
+from lambdas.collector.guardrails.daily import ProposalLine
 from lambdas.collector.insight.unused import Findings, ProblemJob, StaleTarget, TargetFindings, UnusedService
 from lambdas.collector.notify.fixes import fix_for
 
@@ -86,6 +87,7 @@ def compose(
     max_targets: int,
     top_services: int,
     reporter_role: str | None = None,
+    guardrails: Guardrails | None = None,
     max_bytes: int = SNS_MAX_BYTES,
 ) -> AlertMessage:
     """Subject, body and attributes of the run's alert, at most `max_bytes` in all.
@@ -104,9 +106,21 @@ def compose(
     body = _Body(max_bytes - head.size_bytes)
     body.add(_headline(findings, organization_id, dt, run_id))
     _add_problem_jobs(body, findings.problems, max_targets, reporter_role)
+    if guardrails is not None:
+        _add_guardrails(body, guardrails, max_targets)
     _add_stale(body, findings.stale, findings.stale_after_days, max_targets)
     _add_targets(body, findings, max_targets, top_services)
     return AlertMessage(subject, body.text() + footer, attributes, severity)
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """The day's guardrail recommendations as the alert shows them: a line per target, where they are,
+    or the error that stopped them."""
+
+    lines: tuple[ProposalLine, ...] = ()
+    location: str | None = None
+    error: str = ""
 
 
 class _Body:
@@ -197,6 +211,33 @@ def _add_problem_jobs(body: _Body, problems: Iterable[ProblemJob], max_jobs: int
         shown += 1
     if shown < len(problems):
         body.add(f"  ... and {len(problems) - shown} more jobs (see report_jobs)", closing=True)
+
+
+def _add_guardrails(body: _Body, guardrails: Guardrails, max_targets: int) -> None:
+    if guardrails.error:
+        body.add(f"\nGUARDRAIL RECOMMENDATIONS FAILED ({_clean(guardrails.error)}): none today; the data is complete")
+        return
+    lines = guardrails.lines
+    if not lines or not body.add(
+        f"\nGUARDRAIL PROPOSALS ({len(lines)}): SCPs to review, never attached for you (README: Guardrails)\n"
+        f"  {guardrails.location}"
+    ):
+        return
+    shown = 0
+    for line in lines[:max_targets]:
+        name = _clean(line.target_name or line.target_id)
+        if line.status == "PROPOSED":
+            what = (
+                f"deny {_plural(line.services, 'service')} in {_plural(line.policies, 'SCP')} "
+                f"(largest {line.largest_chars:,} chars); {line.new} new, {line.withdrawn} withdrawn"
+            )
+        else:
+            what = f"{line.status}: {_clean(line.reason or '')[:_ERROR_CHARS]}"
+        if not body.add(f"- {name} ({line.target_type} {line.target_id}): {what}"):
+            break
+        shown += 1
+    if shown < len(lines):
+        body.add(f"  ... and {_plural(len(lines) - shown, 'more target')} (see scp_recommendations)", closing=True)
 
 
 def _add_stale(body: _Body, stale: tuple[StaleTarget, ...], after_days: int | None, max_targets: int) -> None:

@@ -1,8 +1,8 @@
-"""The one schema of the collector's datasets: `access_details` and `report_jobs`.
+"""The one schema of the collector's datasets: `access_details`, `report_jobs`, `scp_recommendations`.
 
 The Parquet writer, the Glue table definitions and the local SQL engine all read the columns from
 here; there is no second list. Each column has a logical type from which the Arrow type (Parquet)
-and the Hive/Glue type (Athena) are derived. Both datasets are partitioned by `dt` (YYYY-MM-DD),
+and the Hive/Glue type (Athena) are derived. All are partitioned by `dt` (YYYY-MM-DD),
 which lives in the S3 key (`dt=…/`), not in the files.
 
 A column with a `default` is one the day's snapshot sets (finalize) and a run's parts leave at the
@@ -138,4 +138,32 @@ REPORT_JOBS = Dataset(
     ),
 )
 
-DATASETS = (ACCESS_DETAILS, REPORT_JOBS)
+# One row per service a guardrail recommendation proposes, withdraws or finds done (see
+# `lambdas.collector.guardrails`), or one row with no service for a target with none of those.
+SCP_RECOMMENDATIONS = Dataset(
+    "scp_recommendations",
+    (
+        Column("run_id", STR, "collector run that made the recommendation"),
+        Column("collected_at", TS, "when the run started (UTC)"),
+        Column("organization_id", STR, "o-… of the organization"),
+        Column("target_path", STR, "entity path of the root, OU or account"),
+        Column("target_type", STR, "ROOT | ORGANIZATIONAL_UNIT | ACCOUNT"),
+        Column("target_id", STR, "r-…, ou-… or the 12-digit account id"),
+        Column("target_name", STR, "OU or account name", nullable=True),
+        Column("status", STR, "PROPOSED | NOTHING_TO_DENY | HELD | NO_EVIDENCE | NO_SLOT"),
+        Column("reason", STR, "why held, no evidence or left out; why a service was withdrawn", nullable=True),
+        Column("window_days", INT, "days unused before a service is proposed"),
+        Column("service_namespace", STR, "IAM service prefix; null: the target's row without a service", nullable=True),
+        Column("service_name", STR, "service name", nullable=True),
+        Column("change", STR, "NEW | UNCHANGED (proposed) | WITHDRAWN | DONE, since the previous day", nullable=True),
+        Column("last_authenticated_time", TS, "last use anywhere in scope; null = not in 400 days", nullable=True),
+        Column("days_unused", INT, "days from the last use (or the evidence's start) to the report", nullable=True),
+        Column("accounts_in_scope", INT, "member accounts the target's SCPs bind"),
+        Column("policy_name", STR, "the proposed SCP that denies the service", nullable=True),
+        Column("policy_chars", INT, "that SCP's size as AWS counts it", nullable=True),
+        Column("report_collected_at", TS, "when the report the recommendation rests on was collected", nullable=True),
+        Column("report_age_days", INT, "that report's age on the day", nullable=True),
+    ),
+)
+
+DATASETS = (ACCESS_DETAILS, REPORT_JOBS, SCP_RECOMMENDATIONS)

@@ -59,10 +59,19 @@ def put_table(s3: S3Client, bucket: str, key: str, table: pa.Table) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(table), ContentType="application/vnd.apache.parquet")
 
 
-def get_table(s3: S3Client, bucket: str, key: str, dataset: Dataset, columns: list[str] | None = None) -> pa.Table:
-    """Read a Parquet object, cast to the dataset's schema (or the requested columns of it)."""
+def get_table(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    dataset: Dataset,
+    columns: list[str] | None = None,
+    *,
+    filters: Any = None,
+) -> pa.Table:
+    """Read a Parquet object, cast to the dataset's schema (or the requested columns of it), keeping only
+    the rows `filters` (pyarrow's DNF filters, or an expression) selects."""
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    table = pq.read_table(io.BytesIO(body), columns=columns)
+    table = pq.read_table(io.BytesIO(body), columns=columns, filters=filters)
     schema = dataset.arrow_schema
     wanted = pa.schema([schema.field(name) for name in columns]) if columns else schema
     for name, value in dataset.defaults.items():  # a file written before the column existed
@@ -72,10 +81,16 @@ def get_table(s3: S3Client, bucket: str, key: str, dataset: Dataset, columns: li
 
 
 def read_tables(
-    s3: S3Client, bucket: str, keys: list[str], dataset: Dataset, columns: list[str] | None = None
+    s3: S3Client,
+    bucket: str,
+    keys: list[str],
+    dataset: Dataset,
+    columns: list[str] | None = None,
+    *,
+    filters: Any = None,
 ) -> Iterator[pa.Table]:
     for key in keys:
-        yield get_table(s3, bucket, key, dataset, columns)
+        yield get_table(s3, bucket, key, dataset, columns, filters=filters)
 
 
 class RollingParquetWriter:
@@ -129,3 +144,21 @@ class RollingParquetWriter:
         )
         self.keys.append(key)
         self._writer, self._sink = None, None
+
+
+def latest_before(s3: S3Client, bucket: str, layout: Layout, dataset: Dataset, dt: str) -> str | None:
+    """The latest `dt` before `dt` with a partition of `dataset`, if any."""
+    earlier = [value for value in list_partitions(s3, bucket, layout, dataset) if value < dt]
+    return earlier[-1] if earlier else None
+
+
+def read_snapshot(
+    s3: S3Client, bucket: str, layout: Layout, dataset: Dataset, dt: str, *, columns: list[str], filters: Any = None
+) -> pa.Table:
+    """`columns` of a dataset's partition (the rows `filters` keeps); an empty table of those columns
+    when it has no files."""
+    keys = [key for key in list_keys(s3, bucket, layout.partition(dataset, dt)) if key.endswith(".parquet")]
+    tables = list(read_tables(s3, bucket, keys, dataset, columns, filters=filters))
+    if not tables:
+        return pa.schema([dataset.arrow_schema.field(name) for name in columns]).empty_table()
+    return pa.concat_tables(tables)

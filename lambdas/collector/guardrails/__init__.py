@@ -1,0 +1,1 @@
+"""Guardrails: SCPs that deny what nobody in a scope used, proposed for a person to review and apply."""
