@@ -188,6 +188,21 @@ def print_guardrails(deployment: Deployment, dt: str, outcome: Mapping[str, Any]
     return keys
 
 
+def save_report_page(deployment: Deployment, outcome: Mapping[str, Any], output: Path, out: TextIO) -> None:
+    """The day's report page, copied from the bucket to `output/report.html`."""
+    page = outcome.get("page")
+    if not page:
+        out.write(f"\n# Report page: not written ({outcome.get('error') or 'no report stage'})\n")
+        return
+    body = client("s3").get_object(Bucket=deployment.bucket, Key=page["key"])["Body"].read()
+    path = output / "report.html"
+    path.write_bytes(body)
+    out.write(
+        f"\n# Report page ({len(body):,} bytes, rendered in {page['render_seconds']:.2f} s)\n"
+        f"  {page['uri']}\n  open {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} in a browser\n"
+    )
+
+
 def print_failure(execution: Execution, alerts: list[dict[str, Any]], out: TextIO) -> None:
     """A run that did not succeed: the execution's error and cause, and the failure alert it published."""
     out.write(f"  error: {execution.error}\n  cause: {execution.cause}\n")
@@ -255,6 +270,8 @@ def run_collector_demo(
         "states_entered": execution.states_entered,
         "query_rows": query_rows,
         "guardrails": guardrails.get("summary") or guardrails.get("error"),
+        "report_page": execution.output.get("report", {}).get("page")
+        or execution.output.get("report", {}).get("error"),
         "alert_published": bool(alerts),
         "execution_seconds": round(execution.wall_seconds, 2),
         # IAM's own creation-to-completion times of the run's jobs, summed: what one job at a time must wait
@@ -263,6 +280,7 @@ def run_collector_demo(
         "wall_seconds": round(time.monotonic() - started, 2),
     }
     save_output(deployment, keys, alerts, summary, output)
+    save_report_page(deployment, execution.output.get("report", {}), output, out)
     (output / "lambda-logs.jsonl").write_text(log.getvalue())
     out.write(f"\n# Summary (also in {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}/)\n")
     out.write(json.dumps({k: v for k, v in summary.items() if k != "states_entered"}, indent=2) + "\n")

@@ -124,7 +124,7 @@ def follow(sfn: Any, arn: str, progress: Progress, interval: float = 0.5) -> Exe
                 entered.append(details["name"])
                 progress.say(f"state {details['name']}")
             exited = event.get("stateExitedEventDetails")
-            output = json.loads(exited.get("output") or "{}") if exited else {}
+            output = _json_object(exited.get("output")) if exited else {}
             if "error" in output and not failed:  # a Catch put the error there: the failure path follows
                 failed = True
                 progress.say(f"{exited['name']} failed: {caught_error(output['error'])}")
@@ -220,3 +220,12 @@ def names_unnamed_executions() -> Iterator[None]:
 
     with mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution):
         yield
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    """A state's output as a dict; moto records some states' output as a placeholder that is not JSON."""
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

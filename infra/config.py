@@ -21,6 +21,7 @@ from lambdas.collector.settings import (
     Lanes,
     Location,
     Pace,
+    Page,
     Reporting,
     Selection,
     Snapshot,
@@ -32,7 +33,7 @@ class ConfigError(ValueError):
 
 
 class CollectorConfig(
-    Deployment, Alerting, Guardrails, GuardrailTargets, Snapshot, Reporting, Location, Lanes, Pace, Selection
+    Deployment, Alerting, Page, Guardrails, GuardrailTargets, Snapshot, Reporting, Location, Lanes, Pace, Selection
 ):
     """Context key `collector`: every setting, each with its declared default."""
 

@@ -31,6 +31,7 @@ _FUNCTIONS: dict[Function, tuple[str, int, int]] = {
     Function.FINALIZE: ("Writes the day's snapshot from the run's parts", 3008, 15),
     # recommend reads the day's access_details partition, as alert does (only the root and OU rows are kept)
     Function.RECOMMEND: ("Proposes guardrail SCPs that deny services unused in each root and OU", 3008, 10),
+    Function.REPORT: ("Writes the day's report page (HTML: heatmap, trend, changes, proposals)", 3008, 10),
     Function.ALERT: ("Publishes unused and newly unused services and problem jobs", 3008, 10),
 }
 
@@ -88,6 +89,7 @@ class CollectorStack(cdk.Stack):
         functions["discover"].add_environment("DATA_BUCKET", storage.data_bucket.bucket_name)
         storage.grant_snapshot_write(functions.roles["finalize"])
         storage.grant_snapshot_write(functions.roles["recommend"])  # its partition and the day's JSON files
+        storage.grant_snapshot_write(functions.roles["report"])  # the page and the day's unused_summary
         storage.grant_snapshot_read(functions.roles["alert"])
         functions["alert"].add_environment("ALERT_TOPIC_ARN", alerting.topic.topic_arn)
         alerting.grant_publish(functions.roles["alert"])

@@ -13,16 +13,18 @@
                                        failed batches the run fails, else finalize records the
                                        batch's targets NOT_COLLECTED)
                     otherwise ─► BatchDone
-             ─► Finalize ─► Recommend ─► Alert ─► Done
+             ─► Finalize ─► Recommend ─► Report ─► Alert ─► Done
                               error ─► RecommendFailed (Pass: no recommendations today; the alert says why)
-                                        ─► Alert
+                                        ─► Report
+                                          error ─► ReportFailed (Pass: no page today; the alert says why)
+                                                    ─► Alert
     any other stage's error ─► NotifyFailure (SNS) ─► Failed
 
 The manifest is already batched (moto's interpreter, which runs this very definition offline, does
 not parse ItemBatcher), and failures are tolerated by count (it rejects an integer percentage).
-Execution state stays small: {"skipped", "run", "finalize", "recommend", "alert"}; pages never travel
-through it. Guardrail recommendations are advice beside the day's data: their failure must not cost
-the day's alert, so it is caught and the alert carries the error instead of a summary.
+Execution state stays small: {"skipped", "run", "finalize", "recommend", "report", "alert"}; pages never
+travel through it. Guardrail recommendations and the report page are views beside the day's data: their
+failure must not cost the day's alert, so each is caught and the alert carries the error instead.
 
 An overlap ends in a Succeed, not a Fail: the schedule may start a run while a long one is still going
 (expected, and the running one collects the day), and a Fail would trip the failed-executions alarm and
@@ -153,6 +155,20 @@ class Workflow(Construct):
             result_path="$.recommend",
         )
         recommend.add_catch(recommend_failed, errors=["States.ALL"], result_path="$.recommend_error")
+        report = _invoke(
+            self,
+            "Report",
+            functions["report"],
+            sfn.TaskInput.from_object(
+                {"run": sfn.JsonPath.object_at("$.run"), "guardrails": sfn.JsonPath.object_at("$.recommend")}
+            ),
+            result_selector={"page.$": "$.Payload", "error": ""},
+            result_path="$.report",
+        )
+        report_failed = sfn.Pass(
+            self, "ReportFailed", parameters={"error.$": "$.report_error.Error"}, result_path="$.report"
+        )
+        report.add_catch(report_failed, errors=["States.ALL"], result_path="$.report_error")
         alert = _invoke(
             self,
             "Alert",
@@ -162,6 +178,7 @@ class Workflow(Construct):
                     "run": sfn.JsonPath.object_at("$.run"),
                     "snapshot": sfn.JsonPath.object_at("$.finalize.summary"),
                     "guardrails": sfn.JsonPath.object_at("$.recommend"),
+                    "report": sfn.JsonPath.object_at("$.report"),
                 }
             ),
             result_selector={"result.$": "$.Payload"},
@@ -185,8 +202,9 @@ class Workflow(Construct):
         for state in (discover, collect, finalize, alert):
             state.add_catch(failure, errors=["States.ALL"], result_path="$.error")
 
-        collect.next(finalize).next(recommend).next(alert).next(sfn.Succeed(self, "Done"))
-        recommend_failed.next(alert)
+        collect.next(finalize).next(recommend).next(report).next(alert).next(sfn.Succeed(self, "Done"))
+        recommend_failed.next(report)
+        report_failed.next(alert)
         one_run = (
             sfn.Choice(self, "OneRunAtATime")
             .when(

@@ -10,8 +10,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import bench
-from harness.bench.constants import FETCH_TARGETS, MAX_DAYS, MODELS, RATE, RESULTS, SIZES, STRESS_ACCOUNTS
+from harness import bench, page_probe
+from harness.bench.constants import FETCH_TARGETS, MAX_DAYS, MODELS, PAGE_SIZES, RATE, RESULTS, SIZES, STRESS_ACCOUNTS
 from harness.bench.report import print_table
 from harness.bench.units import run_bench
 from harness.runner import synthesize
@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive collector")
     parser.add_argument("--no-memory", action="store_true", help="skip the fetch step's memory probe")
     parser.add_argument("--no-stress", action="store_true", help="skip the stressed run")
+    parser.add_argument("--no-page", action="store_true", help="skip the report page's size and load times")
     parser.add_argument(
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="units (a model at a size) run at once"
     )
@@ -54,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stress=None if args.no_stress or "generous" not in args.models else STRESS_ACCOUNTS,
         jobs=args.jobs,
     )
+    if not args.no_page:
+        results["report_page"] = page_probe.probe(PAGE_SIZES, page_probe.OUTPUT, out)
     results["real_seconds"] = round(time.monotonic() - started, 1)
     out.write("\n")
     print_table(results, out)

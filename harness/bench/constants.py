@@ -24,3 +24,5 @@ STRESS_JOB_CAP = 20
 SEED = 7
 PROGRESS_SECONDS = 60.0  # real seconds between "targets done" lines (each reads the run's new parts)
 FETCH_TARGETS = 25  # and ten times as many: 250, the largest batch
+# Organizations whose report page is measured (bytes, build and render seconds, browser load seconds).
+PAGE_SIZES = (1_000, 10_000)

@@ -27,6 +27,7 @@ from lambdas.collector.settings import (
     Lanes,
     Location,
     Pace,
+    Page,
     Reporting,
     Selection,
     Snapshot,
@@ -75,6 +76,10 @@ class RecommendSettings(_Settings, GuardrailTargets, Guardrails):
     """recommend: how guardrail SCPs are proposed (its bucket and prefix come with the run)."""
 
 
+class ReportSettings(_Settings, Page, Alerting):
+    """report: the day's page (what counts as unused is the alert's `unused_after_days`)."""
+
+
 class AlertSettings(_Settings, Alerting):
     """alert: what it reports, and where it publishes."""
 
@@ -89,6 +94,7 @@ BY_FUNCTION: dict[Function, type[_Settings]] = {
     Function.FETCH: ReporterSettings,
     Function.FINALIZE: FinalizeSettings,
     Function.RECOMMEND: RecommendSettings,
+    Function.REPORT: ReportSettings,
     Function.ALERT: AlertSettings,
 }
 

@@ -356,10 +356,35 @@ class RecommendOutcome(Model):
     error: str = ""
 
 
+class ReportEvent(Model):
+    run: RunContext
+    guardrails: RecommendOutcome = RecommendOutcome()
+
+
+class ReportPage(Model):
+    """report's result: where the day's page is (the page itself stays in S3)."""
+
+    dt: Date
+    key: str  # reports/dt=…/index.html in the data bucket
+    latest_key: str  # reports/latest/index.html, the same page
+    uri: str  # s3://bucket/key
+    console_url: str  # the object in the S3 console
+    bytes: int = Field(ge=0)
+    render_seconds: float = Field(ge=0)
+
+
+class PageOutcome(Model):
+    """What the state machine holds of report: the page, or the name of its error (the run goes on)."""
+
+    page: ReportPage | None = None
+    error: str = ""
+
+
 class AlertEvent(Model):
     run: RunContext
     snapshot: SnapshotSummary
     guardrails: RecommendOutcome = RecommendOutcome()
+    report: PageOutcome = PageOutcome()
 
 
 class AlertResult(Model):

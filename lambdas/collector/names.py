@@ -11,6 +11,7 @@ import it at synth time and the functions at run time, and the two can never dis
     {prefix}{dataset}/dt=YYYY-MM-DD/{run_id}-NNNNN.parquet     finalize: the day's snapshot
     {prefix}scp_recommendations/dt=YYYY-MM-DD/recommendations.parquet
     {prefix}recommendations/dt=YYYY-MM-DD/{target_id}.json     recommend: the day's guardrail proposals
+    {prefix}reports/dt=YYYY-MM-DD/index.html, reports/latest/index.html   report: the day's page
 
 A part's key is fixed by the batch and the stage's round, which the state input carries: a retried
 invocation rewrites the same key, so retries never duplicate rows. Scratch under `runs/` is left
@@ -42,6 +43,7 @@ class Function(StrEnum):
     FETCH = "fetch"
     FINALIZE = "finalize"
     RECOMMEND = "recommend"
+    REPORT = "report"
     ALERT = "alert"
 
 
@@ -101,6 +103,17 @@ class Layout:
 
     def recommendation(self, dt: str, target_id: str) -> str:
         return f"{self.recommendations}dt={dt}/{target_id}.json"
+
+    @property
+    def reports(self) -> str:
+        return f"{self.prefix}reports/"
+
+    def report_page(self, dt: str) -> str:
+        return f"{self.reports}dt={dt}/index.html"
+
+    @property
+    def latest_report_page(self) -> str:
+        return f"{self.reports}latest/index.html"
 
     def parts(self, run_id: str, dataset: DatasetName) -> str:
         return f"{self.run(run_id)}parts/{dataset.name}/"

@@ -225,8 +225,16 @@ class Alerting(Tunables):
         ge=1,
         description="unused services needed before publishing (newly unused or failed jobs always publish)",
     )
-    alert_max_targets: int = Field(default=25, ge=1, le=500, description="targets listed in the message")
-    alert_top_services: int = Field(default=10, ge=1, le=100, description="services listed per target")
+    alert_max_targets: int = Field(
+        default=8,
+        ge=1,
+        le=8,
+        description="lines per section of the alert (changes, failures, proposals, where most is unused); each "
+        "section also has its own cap, so the message fits one screen (60 lines) at any size",
+    )
+    alert_top_services: int = Field(
+        default=10, ge=1, le=10, description="service namespaces named per changed root, OU or account"
+    )
 
 
 # Never proposed for denial, whatever their use: the services people and tools need to reach an account,
@@ -312,6 +320,14 @@ class Guardrails(Tunables):
     )
 
 
+class Page(Tunables):
+    """The day's report page (report)."""
+
+    report_trend_days: int = Field(
+        default=90, ge=2, le=400, description="days of history in the page's trend of unused services"
+    )
+
+
 class Deployment(Tunables):
     """What only the CDK app reads: schedule, subscribers, roles, retention, Athena."""
 
@@ -367,6 +383,7 @@ GROUPS: tuple[type[Tunables], ...] = (
     Snapshot,
     GuardrailTargets,
     Guardrails,
+    Page,
     Alerting,
     Deployment,
 )

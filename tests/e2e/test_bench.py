@@ -87,9 +87,9 @@ def test_the_generous_run_measures_ours_and_the_baseline(results: dict[str, Any]
     assert 2.0 <= ours["iam_calls_per_target"] <= 2.2 < base["iam_calls_per_target"]
     # One snapshot file against one file per target
     assert (ours["parquet_files"], base["parquet_files"]) == (1, base["targets"])
-    # Transitions are counted from the histories: the parent's seven states (Discover, OneRunAtATime,
-    # CollectBatches, Finalize, Recommend, Alert, Done) and the batches' own
-    assert ours["state_transitions"]["parent"] == 7
+    # Transitions are counted from the histories: the parent's eight states (Discover, OneRunAtATime,
+    # CollectBatches, Finalize, Recommend, Report, Alert, Done) and the batches' own
+    assert ours["state_transitions"]["parent"] == 8
     assert ours["state_transitions"]["batches"] >= 3 * ours["batches"]
     assert ours["write_rows_per_second"] > 0
     assert 0 < ours["cost_usd"] == ours["cost_by_service_usd"]["total"]

@@ -187,10 +187,12 @@ def test_a_service_used_again_is_withdrawn_the_next_day_and_an_expired_exception
     assert (withdrawn["namespace"], withdrawn["change"]) == (used_again, "WITHDRAWN")
     assert withdrawn["reason"].startswith("used again")
     assert [e["services"] for e in r2["expired_exceptions"]] == [[kept_one]]
-    message = collector.alerts()[-1]["Message"]
-    assert "GUARDRAIL PROPOSALS" in message
-    assert f"ORGANIZATIONAL_UNIT {ou.id}): deny" in message
-    assert "1 new, 1 withdrawn" in message
+    alert = collector.alerts()[-1]
+    actions = alert["Message"].split("\nWHAT TO DO\n")[1].split("\n\n")[0]
+    (line,) = [line for line in actions.splitlines() if f"(OU {ou.id}): deny" in line]
+    assert line.startswith(f"- Review the guardrail for {ou.name} (OU {ou.id}): deny ")
+    assert line.endswith("; 1 new, 1 withdrawn")
+    assert "new guardrail proposal" in alert["Subject"]
 
 
 def day1_minus(day: str) -> str:

@@ -79,10 +79,10 @@ def test_every_target_is_collected_completely_and_unused_services_match_iam(
     collected_at = details["collected_at"][0].as_py()
     truth = unused_truth(demo_org, sorted(jobs), collected_at)
     assert {(r["target_path"], r["service_namespace"]) for r in found.to_pylist()} == truth
-    # And the alert names them.
+    # And the alert counts them, and names the root among the scopes where most is unused.
     (alert,) = collector.alerts()
     assert alert["MessageAttributes"]["unused_services"]["Value"] == str(len(truth))
-    assert demo_org.path(demo_org.root_id) in alert["Message"]
+    assert f"(root {demo_org.root_id}): " in alert["Message"].split("\nWHERE MOST IS UNUSED")[1]
 
 
 def test_throttling_on_30_percent_of_iam_calls_changes_nothing_in_the_data(
@@ -110,7 +110,8 @@ def test_a_failed_job_is_in_report_jobs_and_the_alert_while_every_other_target_c
     assert jobs[failing]["error_code"]
     assert {job["job_status"] for path, job in jobs.items() if path != failing} == {"COMPLETED"}
     (alert,) = collector.alerts()
-    assert failing in alert["Message"]
+    failed_ou = demo_org.ous[0]
+    assert f": 1 report job FAILED, on {failed_ou.name} OU." in alert["Message"]
     assert alert["MessageAttributes"]["problem_jobs"]["Value"] == "1"
 
 

@@ -61,7 +61,7 @@ PUT = {  # CDK's grant_put
     "s3:PutObjectVersionTagging",
     "s3:Abort*",
 }
-FUNCTIONS = ("discover", "generate", "poll", "fetch", "finalize", "recommend", "alert")
+FUNCTIONS = tuple(Function)
 REPORTING = ("discover", "generate", "poll", "fetch")
 # Actions IAM offers no resource-level permission for (Service Authorization Reference): the only ones
 # a reviewer should accept on "Resource": "*".

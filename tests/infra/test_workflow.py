@@ -56,12 +56,14 @@ def test_the_run_is_discover_map_finalize_recommend_alert(definition: dict[str, 
     assert states["OneRunAtATime"]["Default"] == "CollectBatches"
     assert states["CollectBatches"]["Next"] == "Finalize"
     assert states["Finalize"]["Next"] == "Recommend"
-    assert states["Recommend"]["Next"] == "Alert"
+    assert states["Recommend"]["Next"] == "Report"
+    assert states["Report"]["Next"] == "Alert"
     assert states["Alert"]["Next"] == "Done"
     assert states["Alert"]["Parameters"]["Payload"] == {
         "run.$": "$.run",
         "snapshot.$": "$.finalize.summary",
         "guardrails.$": "$.recommend",
+        "report.$": "$.report",
     }
     assert states["Discover"]["Parameters"]["Payload"] == {
         "run_id.$": "$$.Execution.Name",
@@ -106,7 +108,9 @@ def test_every_stage_retries_lambda_errors_with_jitter_and_catches_to_a_notifica
     assert states["Failed"]["Type"] == "Fail"
 
 
-def test_a_recommend_failure_still_sends_the_days_alert_which_names_the_error(definition: dict[str, Any]) -> None:
+def test_a_recommend_or_report_failure_still_sends_the_days_alert_which_names_the_error(
+    definition: dict[str, Any],
+) -> None:
     states = definition["States"]
     recommend = states["Recommend"]
     assert recommend["Retry"][0]["ErrorEquals"] == LAMBDA_SERVICE_ERRORS
@@ -118,7 +122,12 @@ def test_a_recommend_failure_still_sends_the_days_alert_which_names_the_error(de
     assert failed["Type"] == "Pass"
     assert failed["Parameters"] == {"error.$": "$.recommend_error.Error"}
     assert failed["ResultPath"] == "$.recommend"
-    assert failed["Next"] == "Alert"
+    assert failed["Next"] == "Report"
+    report = states["Report"]
+    assert report["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.report_error", "Next": "ReportFailed"}]
+    assert report["Parameters"]["Payload"] == {"run.$": "$.run", "guardrails.$": "$.recommend"}
+    assert states["ReportFailed"]["Parameters"] == {"error.$": "$.report_error.Error"}
+    assert (states["ReportFailed"]["ResultPath"], states["ReportFailed"]["Next"]) == ("$.report", "Alert")
 
 
 def test_the_map_reads_batches_from_the_manifest_with_bounded_concurrency(definition: dict[str, Any]) -> None:

@@ -7,18 +7,29 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from harness.clients import client
 from lambdas.collector.config import AlertSettings, load
 from lambdas.collector.errors import AlertDeliveryError
-from lambdas.collector.models import AlertEvent, JobStatus, RunContext, SnapshotSummary
+from lambdas.collector.models import (
+    AlertEvent,
+    GuardrailSummary,
+    JobStatus,
+    PageOutcome,
+    RecommendOutcome,
+    ReportPage,
+    RunContext,
+    SnapshotSummary,
+)
 from lambdas.collector.names import Layout
 from lambdas.collector.notify.alert import send_alert
+from lambdas.collector.notify.fixes import FIXES, SOME_REPORTER_ROLE
 from lambdas.collector.observability import metrics
 from lambdas.collector.settings import Pace
 from lambdas.collector.store.normalize import ColumnBuffer, JobContext
-from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, SCP_RECOMMENDATIONS
 from lambdas.collector.store.storage import put_table
 from tests.helpers import job_context
 
@@ -89,7 +100,9 @@ def write_snapshot(
         put_table(s3, BUCKET, layout.snapshot_file(dataset, dt, run_id, 0), table)
 
 
-def alert_event(problems: int = 0) -> AlertEvent:
+def alert_event(
+    problems: int = 0, guardrails: RecommendOutcome | None = None, report: PageOutcome | None = None
+) -> AlertEvent:
     run = RunContext(
         run_id=f"run-{AS_OF:%Y%m%d}",
         dt=DT,
@@ -113,7 +126,9 @@ def alert_event(problems: int = 0) -> AlertEvent:
         files={},
         replaced_files=0,
     )
-    return AlertEvent(run=run, snapshot=snapshot)
+    return AlertEvent(
+        run=run, snapshot=snapshot, guardrails=guardrails or RecommendOutcome(), report=report or PageOutcome()
+    )
 
 
 def received(queue_url: str) -> list[dict[str, Any]]:
@@ -126,19 +141,20 @@ def all_in_use(s3: Any) -> None:
     write_snapshot(s3, AS_OF, uses, [(PROD, JobStatus.COMPLETED, None), (SANDBOX, JobStatus.COMPLETED, None)])
 
 
-def test_unused_newly_unused_and_failed_jobs_reach_a_subscriber_in_one_message(
+def test_what_changed_and_failed_jobs_reach_a_subscriber_in_one_message(
     s3: Any, topic: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     topic_arn, queue_url = topic
-    # Given the day before: Prod used s3 then (90.5 days before today), sqs and ec2 unused
+    # Given the day before: Prod used s3 then (90.5 days before today), sqs, ec2 and kafka unused
     s3_last_used = AS_OF - timedelta(days=90, hours=12)
-    write_snapshot(s3, AS_OF - DAY, [(PROD, "s3", s3_last_used), (PROD, "sqs", None), (PROD, "ec2", None)])
+    yesterday = [(PROD, "s3", s3_last_used), *((PROD, namespace, None) for namespace in ("sqs", "ec2", "kafka"))]
+    write_snapshot(s3, AS_OF - DAY, yesterday)
     # And an older day when Prod used sqs, and a later day when it used ec2: neither is "the previous snapshot"
     write_snapshot(s3, AS_OF - 4 * DAY, [(PROD, "sqs", AS_OF - 5 * DAY)])
     write_snapshot(s3, AS_OF + DAY, [(PROD, "ec2", AS_OF)])
-    # And today: s3, sqs and ec2 unused, iam in use, gamelift unused but allowlisted; Sandbox's job failed
+    # And today: s3, sqs and ec2 unused, iam and kafka in use, gamelift unused but allowlisted; Sandbox's job failed
     today: list[Use] = [(PROD, namespace, None) for namespace in ("sqs", "ec2", "gamelift")]
-    today += [(PROD, "s3", s3_last_used), (PROD, "iam", AS_OF - DAY)]
+    today += [(PROD, "s3", s3_last_used), (PROD, "iam", AS_OF - DAY), (PROD, "kafka", AS_OF - DAY)]
     write_snapshot(s3, AS_OF, today, [(PROD, JobStatus.COMPLETED, None), (SANDBOX, JobStatus.FAILED, "AccessDenied")])
     settings = settings_for(monkeypatch, topic_arn, ALLOWLIST='["gamelift"]')
     # When
@@ -152,34 +168,135 @@ def test_unused_newly_unused_and_failed_jobs_reach_a_subscriber_in_one_message(
         "newly_unused_services": 1,
         "problem_jobs": 1,
     }
-    # And exactly one message arrived, with the subject, the body and the attributes a filter policy reads
+    # And exactly one message arrived, its subject saying what changed and failed
     (envelope,) = received(queue_url)
     assert envelope["MessageId"] == result.message_id
-    assert envelope["Subject"] == f"Org access {ORG} {DT}: 3 unused on 1 target, 1 newly unused, 1 failed job"
+    assert envelope["Subject"] == "1 service newly unused in Prod account; 1 failure"
     body = envelope["Message"]
     assert result.message_bytes >= len(body.encode())
+    # And the body says what changed, what to do about the failed job, and where the unused services are
+    assert "\n- Prod (account 111111111111): 1 newly unused: s3; 1 newly used: kafka\n" in body
     assert (
-        f"- FAILED Sandbox (ACCOUNT 222222222222, all SCPs)\n    {SANDBOX}\n    AccessDenied: AccessDenied on" in body
-    )
-    assert (
-        f"Prod (ACCOUNT 111111111111, all SCPs)\n  path: {PROD}\n  3 unused, 1 newly unused\n  newly unused: s3\n"
-        in body
-    )
-    assert "  - Service s3 (s3): last used 2026-08-25 (90 days ago)" in body
+        "\n- AccessDenied: 1 report job FAILED, on Sandbox (222222222222). "
+        f"IAM: AccessDenied on {SANDBOX}. Fix: {FIXES['AccessDenied'].replace('{role}', SOME_REPORTER_ROLE)}\n"
+    ) in body
+    assert "\n- Prod (account 111111111111): 3 of 6 allowed services unused\n" in body
+    assert body.index("WHAT CHANGED") < body.index("WHAT TO DO") < body.index("WHERE MOST IS UNUSED")
     assert "gamelift" not in body
-    assert "(iam)" not in body
+    assert len(body.splitlines()) <= 60
+    # And the attributes a filter policy reads
     assert {name: (value["Type"], value["Value"]) for name, value in envelope["MessageAttributes"].items()} == {
         "severity": ("String", "CRITICAL"),
         "unused_services": ("Number", "3"),
         "newly_unused_services": ("Number", "1"),
+        "newly_used_services": ("Number", "1"),
         "problem_jobs": ("Number", "1"),
         "targets_with_unused": ("Number", "1"),
+        "new_guardrail_proposals": ("Number", "0"),
         "organization_id": ("String", ORG),
         "dt": ("String", DT),
     }
     # And the counts went to metrics
     assert metrics.metric_set["UnusedServices"]["Value"] == [3.0]
     assert metrics.metric_set["NewlyUnusedServices"]["Value"] == [1.0]
+
+
+def write_proposal(s3: Any, new: int) -> GuardrailSummary:
+    """The day's scp_recommendations: one proposal for the OU, `new` of its 3 services new today."""
+    common = {
+        "run_id": f"run-{AS_OF:%Y%m%d}",
+        "collected_at": AS_OF,
+        "organization_id": ORG,
+        "target_path": OU,
+        "target_type": "ORGANIZATIONAL_UNIT",
+        "target_id": "ou-ab12-cdefghij",
+        "target_name": "Workloads",
+        "status": "PROPOSED",
+        "window_days": 90,
+        "accounts_in_scope": 2,
+        "policy_name": "deny-unused-1",
+        "policy_chars": 420,
+    }
+    rows = [
+        {**common, "service_namespace": namespace, "change": "NEW" if n < new else "UNCHANGED"}
+        for n, namespace in enumerate(("sqs", "ec2", "s3"))
+    ]
+    layout = Layout(PREFIX)
+    table = pa.Table.from_pylist(rows, schema=SCP_RECOMMENDATIONS.arrow_schema)
+    put_table(s3, BUCKET, f"{layout.partition(SCP_RECOMMENDATIONS, DT)}recommendations.parquet", table)
+    location = f"s3://{BUCKET}/{layout.recommendations}dt={DT}/"
+    return GuardrailSummary(
+        dt=DT,
+        targets=1,
+        by_status={"PROPOSED": 1},
+        policies=1,
+        services=3,
+        new=new,
+        withdrawn=0,
+        expired_exceptions=0,
+        location=location,
+    )
+
+
+def report_page() -> ReportPage:
+    key = f"{PREFIX}reports/dt={DT}/index.html"
+    return ReportPage(
+        dt=DT,
+        key=key,
+        latest_key=f"{PREFIX}reports/latest/index.html",
+        uri=f"s3://{BUCKET}/{key}",
+        console_url=f"https://s3.console.aws.amazon.com/s3/object/{BUCKET}?prefix={key}",
+        bytes=10_000,
+        render_seconds=0.2,
+    )
+
+
+def test_new_guardrail_proposals_alert_with_the_report_page_even_below_the_unused_threshold(
+    s3: Any, topic: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic_arn, queue_url = topic
+    # Given two unused services (below a threshold of three), no previous day, and an OU proposal with 2 new services
+    write_snapshot(s3, AS_OF, [(PROD, "s3", None), (PROD, "sqs", None)], [(PROD, JobStatus.COMPLETED, None)])
+    summary = write_proposal(s3, new=2)
+    settings = settings_for(monkeypatch, topic_arn, ALERT_MIN_UNUSED="3")
+    # When
+    event = alert_event(guardrails=RecommendOutcome(summary=summary), report=PageOutcome(page=report_page()))
+    result = send_alert(event, settings, s3, client("sns"))
+    # Then one notice is published: the proposal to review, where the page and the proposals are
+    (envelope,) = received(queue_url)
+    assert (result.published, result.severity) == (True, "NOTICE")
+    assert envelope["Subject"] == "First snapshot: 2 unused services; 1 new guardrail proposal; 0 failures"
+    body = envelope["Message"]
+    assert (
+        "\n- Review the guardrail for Workloads (OU ou-ab12-cdefghij): deny 3 services in 1 SCP "
+        "(largest 420 chars); 2 new, 0 withdrawn\n"
+    ) in body
+    assert f"\nReport page: s3://{BUCKET}/{PREFIX}reports/dt={DT}/index.html\n  console: https://" in body
+    assert f"\nGuardrail proposals: {summary.location}\n" in body
+    assert envelope["MessageAttributes"]["new_guardrail_proposals"] == {"Type": "Number", "Value": "1"}
+    # And without anything new in the proposal, the same day stays below the threshold: nothing is sent
+    summary = write_proposal(s3, new=0)
+    event = alert_event(guardrails=RecommendOutcome(summary=summary), report=PageOutcome(page=report_page()))
+    assert not send_alert(event, settings, s3, client("sns")).published
+
+
+def test_a_failed_guardrail_or_report_stage_alerts_even_on_a_quiet_day(
+    s3: Any, topic: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic_arn, queue_url = topic
+    # Given a day with nothing to report, but the guardrail and report stages failed
+    all_in_use(s3)
+    event = alert_event(
+        guardrails=RecommendOutcome(error="States.TaskFailed"), report=PageOutcome(error="ReportRenderError")
+    )
+    # When
+    result = send_alert(event, settings_for(monkeypatch, topic_arn), s3, client("sns"))
+    # Then a warning says so
+    (envelope,) = received(queue_url)
+    assert (result.published, result.severity) == (True, "WARNING")
+    assert envelope["Subject"] == "First snapshot: 0 unused services; guardrails failed; 2 failures"
+    assert "\n- Guardrail recommendations failed (States.TaskFailed): none today\n" in envelope["Message"]
+    assert "\nNo report page today: ReportRenderError\n" in envelope["Message"]
 
 
 def test_nothing_unused_and_nothing_failed_sends_no_message(
@@ -222,7 +339,7 @@ def test_always_send_summary_sends_a_message_with_nothing_to_report(
     # Then one INFO message says so
     (envelope,) = received(queue_url)
     assert (result.published, result.severity) == (True, "INFO")
-    assert envelope["Subject"] == f"Org access {ORG} {DT}: nothing to report"
+    assert envelope["Subject"] == "First snapshot: 0 unused services; 0 failures"
     assert "Nothing to report" in envelope["Message"]
     assert envelope["MessageAttributes"]["severity"] == {"Type": "String", "Value": "INFO"}
 

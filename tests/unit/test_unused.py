@@ -207,13 +207,79 @@ def test_a_key_repeated_in_the_previous_snapshot_is_newly_unused_once() -> None:
     assert (findings.unused_services, findings.newly_unused_services) == (1, 1)
 
 
+def test_newly_used_are_services_unused_in_the_previous_snapshot_and_in_use_now() -> None:
+    # Given yesterday: the account had ec2, s3 and gamelift unused, sqs in use; the OU had s3 unused
+    previous = access_details(
+        [(ACCOUNT, None, namespace, None) for namespace in ("ec2", "s3", "gamelift")]
+        + [(ACCOUNT, None, "sqs", PREVIOUS_AS_OF), (OU, None, "s3", None)],
+        collected_at=PREVIOUS_AS_OF,
+    )
+    # And today: the account uses ec2 and gamelift again (sqs still), s3 still unused; the OU uses s3 again
+    current = access_details(
+        [(ACCOUNT, None, namespace, AS_OF - timedelta(hours=2)) for namespace in ("ec2", "gamelift", "sqs")]
+        + [(ACCOUNT, None, "s3", None), (OU, None, "s3", AS_OF - timedelta(hours=3))]
+    )
+    # When gamelift is allowlisted
+    findings = find(current, previous, allowlist=frozenset({"gamelift"}))
+    # Then ec2 is newly used on the account (gamelift is never counted, sqs was in use already)
+    assert target_of(findings, ACCOUNT).newly_used == ("ec2",)
+    # And the OU, with nothing unused now, is a finding for its newly used s3, but not a target with unused services
+    assert (target_of(findings, OU).unused_count, target_of(findings, OU).newly_used) == (0, ("s3",))
+    assert (findings.targets_with_unused, findings.unused_services, findings.newly_used_services) == (1, 1, 2)
+
+
+def test_a_carried_row_is_never_newly_used() -> None:
+    # Given ec2 unused in yesterday's snapshot, and in use in a report of 3 days ago carried into today's
+    previous = access_details([(ACCOUNT, None, "ec2", None)], collected_at=PREVIOUS_AS_OF)
+    collected = AS_OF - timedelta(days=3)
+    current = carried(access_details([(ACCOUNT, None, "ec2", collected)], collected_at=collected))
+    # When / Then nothing changed since the previous snapshot
+    assert find(current, previous).targets == ()
+
+
+def test_a_targets_allowed_services_and_the_accounts_under_a_root_or_ou_are_counted() -> None:
+    # Given the root, OU and an account under OU, and another OU with one account, with a few services each
+    uses: list[Use] = [(path, None, f"svc{n}", None) for path in (ROOT, OU, OU_ALIKE) for n in range(4)]
+    uses += [(ACCOUNT, None, "svc0", None), (ACCOUNT, None, "svc1", AS_OF), (OTHER_ACCOUNT, None, "svc0", None)]
+    # When
+    findings = find(access_details(uses))
+    # Then each target knows how many services its SCPs allow, and roots and OUs the accounts below them
+    counts = {t.target_path: (t.unused_count, t.allowed_count, t.accounts_below) for t in findings.targets}
+    assert counts == {
+        ROOT: (4, 4, 2),
+        OU: (4, 4, 1),
+        OU_ALIKE: (4, 4, 1),
+        ACCOUNT: (1, 2, 0),
+        OTHER_ACCOUNT: (1, 1, 0),
+    }
+
+
+def test_no_services_per_target_keeps_the_counts_without_the_services() -> None:
+    current = access_details([(ACCOUNT, None, f"svc{n}", None) for n in range(5)])
+    findings = find(current, services_per_target=0)
+    assert (target_of(findings, ACCOUNT).unused, target_of(findings, ACCOUNT).unused_count) == ((), 5)
+
+
+def test_every_job_failed_when_none_completed() -> None:
+    # Given two failed jobs and no completed one, then the same with one completed
+    failed = [(f"{OU}/{n:012d}", JobStatus.FAILED, "AccessDenied", "denied") for n in (1, 2)]
+    only_failed = find_unused(access_details([]), None, report_jobs(failed), as_of=AS_OF, unused_after_days=DAYS)
+    completed = report_jobs([*failed, (ACCOUNT, JobStatus.COMPLETED, None, None)])
+    some_completed = find_unused(access_details([]), None, completed, as_of=AS_OF, unused_after_days=DAYS)
+    # Then only the first is a run whose jobs all failed
+    assert (only_failed.completed_jobs, only_failed.all_jobs_failed) == (0, True)
+    assert (some_completed.completed_jobs, some_completed.all_jobs_failed) == (1, False)
+    assert not find(access_details([])).all_jobs_failed  # no job at all is no failure
+
+
 def test_without_a_previous_snapshot_nothing_is_newly_unused() -> None:
     # Given unused services and no previous snapshot
     current = access_details([(ACCOUNT, None, "s3", None), (ROOT, None, "ec2", CUTOFF - timedelta(days=1))])
     # When
     findings = find(current, None)
-    # Then they are unused, none newly
+    # Then they are unused, none newly, and nothing is newly used
     assert (findings.unused_services, findings.newly_unused_services, findings.compared_with_previous) == (2, 0, False)
+    assert findings.newly_used_services == 0
 
 
 def test_problem_jobs_are_the_jobs_that_did_not_complete() -> None:
@@ -300,19 +366,30 @@ def test_the_findings_match_a_row_by_row_reference_on_random_snapshots() -> None
         return ns in allowlist or any(ns in names and tid in path.split("/") for tid, names in by_target.items())
 
     used_before = {(p, pol, ns) for p, pol, ns, when in before if not is_unused(when, PREVIOUS_AS_OF)}
+    unused_before = {(p, pol, ns) for p, pol, ns, when in before if is_unused(when, PREVIOUS_AS_OF)}
     expected: dict[tuple[str, str | None], set[str]] = {}
     expected_newly: dict[tuple[str, str | None], set[str]] = {}
+    expected_used: dict[tuple[str, str | None], set[str]] = {}
     for path, policy, ns, when in now:
-        if is_unused(when, AS_OF) and not listed(path, ns):
+        if listed(path, ns):
+            continue
+        if is_unused(when, AS_OF):
             expected.setdefault((path, policy), set()).add(ns)
             if (path, policy, ns) in used_before:
                 expected_newly.setdefault((path, policy), set()).add(ns)
-    assert unused_by_target(findings) == expected
+        elif (path, policy, ns) in unused_before:
+            expected_used.setdefault((path, policy), set()).add(ns)
+    assert {key: names for key, names in unused_by_target(findings).items() if names} == expected
     assert {(t.target_path, t.policy_id): set(t.newly_unused) for t in findings.targets if t.newly_unused} == (
         expected_newly
     )
+    assert {(t.target_path, t.policy_id): set(t.newly_used) for t in findings.targets if t.newly_used} == (
+        expected_used
+    )
     assert findings.unused_services == sum(len(names) for names in expected.values())
-    assert findings.newly_unused_services > 0  # the data exercises the comparison at all
+    # the data exercises both comparisons at all
+    assert findings.newly_unused_services > 0
+    assert findings.newly_used_services > 0
 
 
 def carried(table: pa.Table) -> pa.Table:

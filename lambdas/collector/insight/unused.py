@@ -1,9 +1,10 @@
-"""Services that SCPs allow but nobody uses, per target: the findings behind the alert.
+"""Services that SCPs allow but nobody uses, per target, and what changed since the previous snapshot:
+the findings behind the alert.
 
 Pure functions over Arrow tables of one snapshot (and the one before it). Filtering, joining and
 grouping happen in Arrow compute, so a 10,000-account organization (~4.5M rows) never becomes
 millions of Python objects: only the per-target summaries do, with at most `services_per_target`
-services each.
+services each (and the namespaces that changed).
 
 A target is keyed by (target_path, policy_id): the report over all SCPs (policy_id null) and a
 report narrowed to one SCP are different findings even for the same entity.
@@ -12,6 +13,7 @@ report narrowed to one SCP are different findings even for the same entity.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,7 +48,8 @@ class UnusedService:
 
 @dataclass(frozen=True)
 class TargetFindings:
-    """One target's unused services; `unused` may hold only the first of `unused_count` of them."""
+    """One target's unused services, and its changes since the previous snapshot; `unused` may hold
+    only the first of `unused_count` of them."""
 
     target_path: str
     target_type: str
@@ -56,6 +59,13 @@ class TargetFindings:
     unused_count: int
     unused: tuple[UnusedService, ...]  # never used first, then least recently used
     newly_unused: tuple[str, ...]  # namespaces, sorted
+    newly_used: tuple[str, ...] = ()  # namespaces in use now, unused in the previous snapshot; sorted
+    allowed_count: int = 0  # services its SCPs allow (rows in the snapshot), the allowlisted included
+    accounts_below: int = 0  # accounts of the snapshot under this root or OU
+
+    @property
+    def changed(self) -> int:
+        return len(self.newly_unused) + len(self.newly_used)
 
 
 @dataclass(frozen=True)
@@ -93,14 +103,15 @@ class Findings:
     unused_after_days: int
     targets_checked: int  # targets with rows in the snapshot
     compared_with_previous: bool
-    targets: tuple[TargetFindings, ...]  # most unused first, then by path
+    targets: tuple[TargetFindings, ...]  # with unused or newly used services; most unused first, then by path
     problems: tuple[ProblemJob, ...]
+    completed_jobs: int  # COMPLETED records of the snapshot (collected this run or carried)
     stale: tuple[StaleTarget, ...] = ()  # oldest first, never collected before all
     stale_after_days: int | None = None
 
     @property
     def targets_with_unused(self) -> int:
-        return len(self.targets)
+        return sum(target.unused_count > 0 for target in self.targets)
 
     @property
     def unused_services(self) -> int:
@@ -111,8 +122,17 @@ class Findings:
         return sum(len(target.newly_unused) for target in self.targets)
 
     @property
+    def newly_used_services(self) -> int:
+        return sum(len(target.newly_used) for target in self.targets)
+
+    @property
     def problem_jobs(self) -> int:
         return len(self.problems)
+
+    @property
+    def all_jobs_failed(self) -> bool:
+        """No report completed: the snapshot holds no access data to judge."""
+        return self.problem_jobs > 0 and self.completed_jobs == 0
 
 
 def find_unused(
@@ -127,30 +147,34 @@ def find_unused(
     services_per_target: int | None = None,
     stale_after_days: int | None = None,
 ) -> Findings:
-    """Unused and newly unused services per target of `current`, and the run's problem jobs.
+    """Unused, newly unused and newly used services per target of `current`, and the run's problem jobs.
 
     A service is unused when never used in the tracking period or last used more than
     `unused_after_days` before its row's own `collected_at` (a row carried forward from an earlier
-    report is judged as of that report, like `previous`). A carried row is yesterday's row again, so
-    it is never newly unused. Targets whose data is older than `stale_after_days` (and targets the
-    plan deferred before they were ever collected) are listed as stale. Allowlisted
-    namespaces (globally, or for a target id and its subtree) are left out before anything is counted.
-    `services_per_target` bounds the services kept per target (the counts stay complete).
+    report is judged as of that report, like `previous`). Newly unused: unused now, in use in
+    `previous`; newly used: the other way round. A carried row is yesterday's row again, so it is
+    never either. Targets whose data is older than `stale_after_days` (and targets the plan deferred
+    before they were ever collected) are listed as stale. Allowlisted namespaces (globally, or for a
+    target id and its subtree) are left out before anything is counted. `services_per_target` bounds
+    the services kept per target (the counts stay complete; 0 keeps none and skips their sort).
     """
     window = timedelta(days=unused_after_days)
     # Only the key and service columns travel through filter and sort; names come once per target.
     rows = _keyed(current.select(["target_path", "policy_id", "collected_at", "carried_forward", *_SERVICE_COLUMNS]))
     unused_now = _unused(rows["last_authenticated_time"], pc.subtract(rows["collected_at"], _duration(window)))
+    counted = pc.invert(_allowlisted(rows, allowlist, allowlist_by_target or {}))
     # One filter with one combined mask: every filter copies the surviving rows' strings.
-    unused = rows.filter(pc.and_(unused_now, pc.invert(_allowlisted(rows, allowlist, allowlist_by_target or {}))))
+    unused = rows.filter(pc.and_(unused_now, counted))
+    newly_unused, newly_used = _changes(rows, unused_now, counted, previous, window)
     targets = _targets(current)
     return Findings(
         as_of=as_of,
         unused_after_days=unused_after_days,
         targets_checked=len(targets),
         compared_with_previous=previous is not None,
-        targets=_per_target(unused, _newly_unused(unused, previous, window), targets, services_per_target),
+        targets=_per_target(unused, newly_unused, newly_used, targets, services_per_target),
         problems=_problem_jobs(jobs),
+        completed_jobs=pc.sum(pc.equal(jobs["job_status"], JobStatus.COMPLETED.value)).as_py() or 0,
         stale=_stale(jobs, stale_after_days),
         stale_after_days=stale_after_days,
     )
@@ -170,13 +194,20 @@ def _unused(last_used: Any, cutoff: Any) -> Any:
 
 
 def _targets(current: pa.Table) -> dict[tuple[str, str], dict[str, Any]]:
-    """Type, id and name of every target key in the snapshot (constant within a target)."""
+    """Type, id, name and row count of every target key in the snapshot (constant within a target)."""
     grouped = (
         _keyed(current.select(_TARGET_COLUMNS))
         .group_by(KEY)
-        .aggregate([("target_type", "one"), ("target_id", "one"), ("target_name", "one")])
+        .aggregate([("target_type", "one"), ("target_id", "one"), ("target_name", "one"), ([], "count_all")])
     )
     return {(row["target_path"], row[_POLICY]): row for row in grouped.to_pylist()}
+
+
+def _accounts_below(targets: Mapping[tuple[str, str], Mapping[str, Any]]) -> Counter[str]:
+    """Accounts of the snapshot under each root and OU id (from the accounts' paths: a few per target)."""
+    accounts = {path for (path, _), target in targets.items() if target["target_type_one"] == "ACCOUNT"}
+    # o-…/r-…/ou-…/…/account: the segments between the organization and the account are its ancestors.
+    return Counter(ancestor for path in accounts for ancestor in path.split("/")[1:-1])
 
 
 def _allowlisted(rows: pa.Table, allowlist: frozenset[str], by_target: Mapping[str, frozenset[str]]) -> Any:
@@ -197,29 +228,45 @@ def _allowlisted(rows: pa.Table, allowlist: frozenset[str], by_target: Mapping[s
     return listed
 
 
-def _newly_unused(unused: pa.Table, previous: pa.Table | None, window: timedelta) -> pa.Table:
-    """SERVICE_KEY of the unused rows that the previous snapshot had in use."""
+def _changes(
+    rows: pa.Table, unused_now: Any, counted: Any, previous: pa.Table | None, window: timedelta
+) -> tuple[pa.Table, pa.Table]:
+    """SERVICE_KEY of the counted rows newly unused (in use in `previous`) and newly used (unused then)."""
     if previous is None:
-        return unused.select(SERVICE_KEY).slice(0, 0)
+        none = rows.select(SERVICE_KEY).slice(0, 0)
+        return none, none
     before = _keyed(previous.select(PREVIOUS_COLUMNS))
     # Each row against its own run's time: the previous snapshot is judged as it stood then.
-    cutoff = pc.subtract(before["collected_at"], _duration(window))
-    used = before.filter(pc.greater_equal(before["last_authenticated_time"], cutoff)).select(SERVICE_KEY)
-    fresh = unused.filter(pc.invert(unused["carried_forward"]))  # a carried row is the previous row again
-    # A semi join keeps each unused row at most once, however often the key repeats in `used`.
-    return fresh.select(SERVICE_KEY).join(used, keys=SERVICE_KEY, join_type="left semi")
+    unused_then = _unused(before["last_authenticated_time"], pc.subtract(before["collected_at"], _duration(window)))
+    # A carried row is the previous row again: it says nothing new.
+    fresh = pc.and_(counted, pc.invert(rows["carried_forward"]))
+
+    def newly(now: Any, then: Any) -> pa.Table:
+        return _semi(rows.filter(pc.and_(fresh, now)).select(SERVICE_KEY), before.filter(then).select(SERVICE_KEY))
+
+    return newly(unused_now, pc.invert(unused_then)), newly(pc.invert(unused_now), unused_then)
+
+
+def _semi(now: pa.Table, then: pa.Table) -> pa.Table:
+    """The rows of `now` whose key is in `then`, each at most once however often the key repeats there."""
+    # The join hashes its right side: the smaller one (the few services used among many unused, or the other way).
+    if now.num_rows <= then.num_rows:
+        return then.join(now, keys=SERVICE_KEY, join_type="right semi")
+    return now.join(then, keys=SERVICE_KEY, join_type="left semi")
 
 
 def _per_target(
     unused: pa.Table,
-    newly: pa.Table,
+    newly_unused: pa.Table,
+    newly_used: pa.Table,
     targets: Mapping[tuple[str, str], Mapping[str, Any]],
     services_per_target: int | None,
 ) -> tuple[TargetFindings, ...]:
     counts = unused.group_by(KEY).aggregate([([], "count_all")]).sort_by([(name, "ascending") for name in KEY])
     counts_by_target = {(row["target_path"], row[_POLICY]): row["count_all"] for row in counts.to_pylist()}
     services = _top_services(unused, counts_by_target, services_per_target)
-    newly_by_target = _namespaces_by_target(newly)
+    unused_by_target, used_by_target = _namespaces_by_target(newly_unused), _namespaces_by_target(newly_used)
+    below = _accounts_below(targets)
     findings = [
         TargetFindings(
             target_path=path,
@@ -227,11 +274,15 @@ def _per_target(
             target_id=targets[path, policy]["target_id_one"],
             target_name=targets[path, policy]["target_name_one"],
             policy_id=policy or None,
-            unused_count=count,
-            unused=tuple(services[path, policy]),
-            newly_unused=tuple(newly_by_target.get((path, policy), ())),
+            unused_count=counts_by_target.get((path, policy), 0),
+            unused=tuple(services.get((path, policy), ())),
+            newly_unused=tuple(unused_by_target.get((path, policy), ())),
+            newly_used=tuple(used_by_target.get((path, policy), ())),
+            allowed_count=targets[path, policy]["count_all"],
+            accounts_below=below[targets[path, policy]["target_id_one"]],
         )
-        for (path, policy), count in counts_by_target.items()
+        # A target in use everywhere is still a finding when something became used again there.
+        for path, policy in counts_by_target.keys() | used_by_target.keys()
     ]
     findings.sort(key=lambda target: (-target.unused_count, target.target_path, target.policy_id or ""))
     return tuple(findings)
@@ -245,6 +296,8 @@ def _top_services(
     `counts` must be in key order: sorted by key, each target's rows are one run of `order`, so
     the positions to keep follow from the counts alone, one step per target rather than per row.
     """
+    if limit == 0:  # none wanted: spare the sort of every unused row
+        return {}
     order = pc.sort_indices(
         unused,
         sort_keys=[

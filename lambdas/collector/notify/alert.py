@@ -1,8 +1,9 @@
 """alert: the day's snapshot compared with the one before it, and at most one SNS message about it.
 
 Reads only the columns the findings need from `access_details` and `report_jobs` of the run's
-`dt`, and `access_details` of the latest earlier `dt` that has a partition. The findings become
-metrics on every run; the message is published only when `should_publish` says so.
+`dt`, `access_details` of the latest earlier `dt` that has a partition, and the day's guardrail
+proposals. The findings become metrics on every run; the message is published only when
+`should_publish` says so.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from lambdas.collector.guardrails.daily import proposal_lines
 from lambdas.collector.insight.unused import ACCESS_COLUMNS, JOB_COLUMNS, PREVIOUS_COLUMNS, Findings, find_unused
 from lambdas.collector.models import AlertEvent, AlertResult, RunContext
 from lambdas.collector.names import Metric
-from lambdas.collector.notify.alert_message import AlertMessage, Guardrails, compose, severity_of, should_publish
+from lambdas.collector.notify.alert_message import (
+    AlertMessage,
+    Guardrails,
+    Severity,
+    compose,
+    severity_of,
+    should_publish,
+)
 from lambdas.collector.observability import count, logger
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
 from lambdas.collector.store.storage import latest_before, read_snapshot
@@ -39,14 +47,22 @@ def send_alert(event: AlertEvent, settings: AlertSettings, s3: S3Client, sns: SN
         unused_after_days=settings.unused_after_days,
         allowlist=frozenset(settings.allowlist),
         allowlist_by_target={target: frozenset(names) for target, names in settings.allowlist_by_target.items()},
-        # The message shows at most this many services per target; keeping more would only cost memory.
-        services_per_target=settings.alert_top_services,
+        # The message never lists unused services one by one (the report page and Athena do): keep none.
+        services_per_target=0,
         stale_after_days=run.stale_after_days,
     )
     count(Metric.UNUSED_SERVICES, findings.unused_services)
     count(Metric.NEWLY_UNUSED_SERVICES, findings.newly_unused_services)
-    result = _result(findings, None, None)
-    if should_publish(findings, min_unused=settings.alert_min_unused, always_send_summary=settings.always_send_summary):
+    guardrails = _guardrails(s3, event)
+    severity = severity_of(findings, guardrails, event.report)
+    result = _result(findings, severity, None, None)
+    if should_publish(
+        findings,
+        min_unused=settings.alert_min_unused,
+        always_send_summary=settings.always_send_summary,
+        guardrails=guardrails,
+        report=event.report,
+    ):
         message = compose(
             findings,
             organization_id=run.organization_id,
@@ -55,9 +71,10 @@ def send_alert(event: AlertEvent, settings: AlertSettings, s3: S3Client, sns: SN
             max_targets=settings.alert_max_targets,
             top_services=settings.alert_top_services,
             reporter_role=run.report_role_arn,
-            guardrails=_guardrails(s3, event),
+            guardrails=guardrails,
+            report=event.report,
         )
-        result = _result(findings, message, _publish(sns, settings.alert_topic_arn, message))
+        result = _result(findings, severity, message, _publish(sns, settings.alert_topic_arn, message))
     return result
 
 
@@ -97,11 +114,13 @@ def _publish(sns: SNSClient, topic_arn: str, message: AlertMessage) -> str:
     return str(response["MessageId"])
 
 
-def _result(findings: Findings, message: AlertMessage | None, message_id: str | None) -> AlertResult:
+def _result(
+    findings: Findings, severity: Severity, message: AlertMessage | None, message_id: str | None
+) -> AlertResult:
     return AlertResult(
         published=message_id is not None,
         message_id=message_id,
-        severity=severity_of(findings).value,
+        severity=severity.value,
         targets_with_unused=findings.targets_with_unused,
         unused_services=findings.unused_services,
         newly_unused_services=findings.newly_unused_services,

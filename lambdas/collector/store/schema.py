@@ -1,4 +1,5 @@
-"""The one schema of the collector's datasets: `access_details`, `report_jobs`, `scp_recommendations`.
+"""The one schema of the collector's datasets: `access_details`, `report_jobs`, `scp_recommendations`,
+`unused_summary`.
 
 The Parquet writer, the Glue table definitions and the local SQL engine all read the columns from
 here; there is no second list. Each column has a logical type from which the Arrow type (Parquet)
@@ -166,4 +167,24 @@ SCP_RECOMMENDATIONS = Dataset(
     ),
 )
 
-DATASETS = (ACCESS_DETAILS, REPORT_JOBS, SCP_RECOMMENDATIONS)
+# One row per root and OU per day: the report page's trend, and a cheap history to query.
+UNUSED_SUMMARY = Dataset(
+    "unused_summary",
+    (
+        Column("run_id", STR, "collector run whose snapshot was summarised"),
+        Column("collected_at", TS, "when the run started (UTC)"),
+        Column("organization_id", STR, "o-… of the organization"),
+        Column("target_path", STR, "entity path of the root or OU"),
+        Column("target_type", STR, "ROOT | ORGANIZATIONAL_UNIT"),
+        Column("target_id", STR, "r-… or ou-…"),
+        Column("target_name", STR, "OU name", nullable=True),
+        Column("window_days", INT, "a service unused this many days counts as unused"),
+        Column("services_allowed", INT, "services the SCPs allow there"),
+        Column("services_used", INT, "of those, used within the window"),
+        Column("services_unused", INT, "of those, not used within the window (never used included)"),
+        Column("services_never_used", INT, "of those, not used in IAM's 400 days"),
+        Column("data_age_days", INT, "age of the report the row summarises"),
+    ),
+)
+
+DATASETS = (ACCESS_DETAILS, REPORT_JOBS, SCP_RECOMMENDATIONS, UNUSED_SUMMARY)
