@@ -51,6 +51,8 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    # The invoke call itself timed out on the Step Functions side: transient as the others.
+    "Lambda.ClientExecutionTimeoutException",
 ]
 # The handlers' own transient errors, retried by name.
 TRANSIENT_ERRORS = ["ReportSessionError", "AlertDeliveryError"]
@@ -198,7 +200,16 @@ class Workflow(Construct):
             ),
             message_attributes={"severity": tasks.MessageAttribute(value="CRITICAL")},
             result_path=sfn.JsonPath.DISCARD,
-        ).next(sfn.Fail(self, "Failed", error="CollectorRunFailed", cause="a stage failed; see the SNS message"))
+        )
+        # The one message that says the run failed must not be lost to a throttled or briefly failing SNS.
+        failure.add_retry(
+            errors=["States.ALL"],
+            interval=cdk.Duration.seconds(2),
+            max_attempts=4,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        failure.next(sfn.Fail(self, "Failed", error="CollectorRunFailed", cause="a stage failed; see the SNS message"))
         for state in (discover, collect, finalize, alert):
             state.add_catch(failure, errors=["States.ALL"], result_path="$.error")
 

@@ -104,7 +104,10 @@ def test_every_stage_retries_lambda_errors_with_jitter_and_catches_to_a_notifica
         assert retries[0]["ErrorEquals"] == LAMBDA_SERVICE_ERRORS
         assert retries[0]["JitterStrategy"] == "FULL"
         assert retries[1]["ErrorEquals"] == ["ReportSessionError", "AlertDeliveryError"]
+    assert "Lambda.ClientExecutionTimeoutException" in LAMBDA_SERVICE_ERRORS
     assert states["NotifyFailure"]["Next"] == "Failed"
+    (retry,) = states["NotifyFailure"]["Retry"]  # the failure message is retried, not lost to a throttle
+    assert (retry["ErrorEquals"], retry["MaxAttempts"], retry["JitterStrategy"]) == (["States.ALL"], 4, "FULL")
     assert states["Failed"]["Type"] == "Fail"
 
 

@@ -1,0 +1,61 @@
+"""Fault cases through the deployed definition: each ends in a defined state, with a message that names the
+cause, and nothing written that a query would count.
+
+Malformed execution input (case 8 of the fault matrix): an unknown key, an id that is no root, OU or account,
+an override out of its bounds, and a loop bound raised above the deployed one each fail discover with a
+`ConfigurationError` naming the key, before any IAM call: the run ends FAILED, one "run failed" message
+names the error, and no partition is written. A trailing '/' on an id is not an error: ids are taken bare,
+as Organizations writes paths.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from harness.clients import client
+from iam_report_emulator.access_reports import AccessReportStore
+from lambdas.collector.names import Layout
+from lambdas.collector.store.storage import list_keys
+from tests.e2e.conftest import FAST, Collector
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"no_such_setting": 1}, "no_such_setting"),
+        ({"include_ids": ["ou-not-an-id"]}, "include_ids"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"poll_max_attempts": 10_000}, "poll_max_attempts"),
+    ],
+    ids=["unknown-key", "bad-id", "out-of-range", "loop-bound-raised"],
+)
+def test_malformed_input_fails_the_run_with_a_named_error_before_any_iam_call(
+    collector: Collector, store: AccessReportStore, options: dict[str, Any], named: str
+) -> None:
+    calls_before = sum(store.throttler.counters.calls.values())
+    execution = collector.run({**FAST, **options})
+    assert execution.status == "FAILED"
+    assert sum(store.throttler.counters.calls.values()) == calls_before  # no IAM report call at all
+    (message,) = collector.alerts()
+    assert message["Subject"] == "Org access report collector: run failed"
+    failure = json.loads(message["Message"])
+    assert failure["error"] == "ConfigurationError"
+    assert named in failure["cause"]
+    s3 = client("s3")
+    layout = Layout(collector.deployment.data_prefix)
+    written = list_keys(s3, collector.deployment.bucket, layout.prefix)
+    assert [key for key in written if not key.startswith(layout.scratch)] == []  # no partition, no page
+
+
+def test_an_id_with_a_trailing_slash_is_taken_bare(collector: Collector) -> None:
+    tables_before = collector.tables()
+    assert tables_before["report_jobs"].num_rows == 0
+    root = client("organizations").list_roots()["Roots"][0]["Id"]
+    execution = collector.run({**FAST, "scope": "root", "include_ids": [f"{root}/"]})
+    assert execution.status == "SUCCEEDED", execution.cause
+    (job,) = collector.tables()["report_jobs"].to_pylist()
+    assert job["target_id"] == root
+    assert not job["target_path"].endswith("/")
