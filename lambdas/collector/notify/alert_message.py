@@ -18,9 +18,39 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from lambdas.collector.guardrails.daily import ProposalLine
 from lambdas.collector.guardrails.recommendation import Status
-from lambdas.collector.insight.unused import Findings, ProblemJob, StaleTarget, TargetFindings
+from lambdas.collector.insight.unused import Findings, ProblemJob, TargetFindings
 from lambdas.collector.models import JobStatus, PageOutcome
 from lambdas.collector.notify.fixes import fix_for
+from lambdas.collector.notify.text import (
+    KIND as _KIND,
+)
+from lambdas.collector.notify.text import (
+    clean as _clean,
+)
+from lambdas.collector.notify.text import (
+    few as _few,
+)
+from lambdas.collector.notify.text import (
+    key as _key,
+)
+from lambdas.collector.notify.text import (
+    label as _label,
+)
+from lambdas.collector.notify.text import (
+    label_of as _label_of,
+)
+from lambdas.collector.notify.text import (
+    names as _names,
+)
+from lambdas.collector.notify.text import (
+    plural as _plural,
+)
+from lambdas.collector.notify.text import (
+    rank as _rank,
+)
+from lambdas.collector.notify.text import (
+    short as _short,
+)
 
 if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
     from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
@@ -34,15 +64,12 @@ FAILURE_LINES = 4
 PROPOSAL_LINES = 5
 WHERE_LINES = 6
 NAMESPACES_PER_LINE = 10
-TARGETS_PER_FAILURE = 3
 # The saved Athena queries (queries/*.sql) the footer points to for the rest.
 SAVED_QUERIES = ("newly_unused", "unused_for_days_by_ou", "failed_jobs", "guardrail_proposals")
-_NAME_CHARS = 40
 _SUBJECT_NAME_MIN = 8
 _TEXT_CHARS = 200  # IAM's error messages, guardrail reasons, stage errors
 _CLOSING_BYTES = 300  # room kept for the "and N more" line that may follow
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_KIND = {"ROOT": "root", "ORGANIZATIONAL_UNIT": "OU", "ACCOUNT": "account"}
 # Guardrail recommendations a person acts on: a proposal to review, or one with no SCP slot left to take it.
 _ACTIONABLE = (Status.PROPOSED.value, Status.NO_SLOT.value)
 
@@ -416,53 +443,3 @@ def _failure_groups(problems: Sequence[ProblemJob]) -> list[tuple[str, list[Prob
 
 def _stage_errors(guardrails: Guardrails | None, report: PageOutcome | None) -> list[str]:
     return [error for error in (guardrails.error if guardrails else "", report.error if report else "") if error]
-
-
-def _rank(target_type: str) -> int:
-    return {"ROOT": 0, "ORGANIZATIONAL_UNIT": 1}.get(target_type, 2)
-
-
-def _key(target: TargetFindings | ProblemJob) -> tuple[str, str]:
-    return target.target_path, target.policy_id or ""
-
-
-def _label(target: TargetFindings) -> str:
-    label = _label_of(target.target_name, target.target_type, target.target_id)
-    return f"{label[:-1]}, SCP {target.policy_id})" if target.policy_id else label
-
-
-def _label_of(name: str | None, target_type: str, target_id: str) -> str:
-    return f"{_short(_clean(name or target_id), _NAME_CHARS)} ({_KIND.get(target_type, target_type)} {target_id})"
-
-
-def _few(targets: Sequence[ProblemJob | StaleTarget]) -> str:
-    return _names([_brief(target) for target in targets[:TARGETS_PER_FAILURE]], TARGETS_PER_FAILURE, len(targets))
-
-
-def _brief(target: ProblemJob | StaleTarget) -> str:
-    """A target in a list of a few: a root or OU by name and kind, an account by name and id."""
-    name, kind = _short(_clean(target.target_name or target.target_id), _NAME_CHARS), target.target_type
-    return (
-        f"{name} ({target.target_id})"
-        if kind == "ACCOUNT" and target.target_name
-        else f"{name} {_KIND.get(kind, kind)}"
-    )
-
-
-def _names(names: Sequence[str], top: int, total: int | None = None) -> str:
-    """The first `top` of `names` (of `total`, when only those were given), and how many more."""
-    left = (len(names) if total is None else total) - min(top, len(names))
-    return ", ".join(names[:top]) + (f" and {left:,} more" if left > 0 else "")
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
-
-
-def _short(text: str, limit: int, ellipsis: str = "…") -> str:
-    return text if len(text) <= limit else text[: limit - len(ellipsis)].rstrip() + ellipsis
-
-
-def _clean(text: str | None) -> str:
-    """One line of text: IAM error messages and names may carry newlines or control characters."""
-    return " ".join(_CONTROL.sub(" ", text or "").split())
