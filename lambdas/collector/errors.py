@@ -15,6 +15,11 @@ class TargetSelectionError(CollectorError):
     """The configured scope, include or exclude lists do not select a usable set of targets."""
 
 
+class OrganizationNotReadyError(CollectorError):
+    """The organization cannot answer an access report: not all features, SCPs not enabled at a root, or
+    the reporter role not in its management account (the message says what to change)."""
+
+
 class ReportSessionError(CollectorError):
     """The reporter role could not be assumed."""
 

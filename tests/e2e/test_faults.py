@@ -59,3 +59,23 @@ def test_an_id_with_a_trailing_slash_is_taken_bare(collector: Collector) -> None
     (job,) = collector.tables()["report_jobs"].to_pylist()
     assert job["target_id"] == root
     assert not job["target_path"].endswith("/")
+
+
+def test_an_organization_with_scps_disabled_at_the_root_fails_the_run_saying_what_to_enable(
+    collector: Collector, store: AccessReportStore
+) -> None:
+    # Case 5: IAM's report needs SCPs enabled at the root; every job would fail, so none is started.
+    organizations = client("organizations")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    organizations.disable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
+    calls_before = sum(store.throttler.counters.calls.values())
+    execution = collector.run()
+    assert execution.status == "FAILED"
+    assert sum(store.throttler.counters.calls.values()) == calls_before
+    (message,) = collector.alerts()
+    failure = json.loads(message["Message"])
+    assert failure["error"] == "OrganizationNotReadyError"
+    assert (
+        f"aws organizations enable-policy-type --root-id {root} --policy-type SERVICE_CONTROL_POLICY"
+        in (failure["cause"])
+    )

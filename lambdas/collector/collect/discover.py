@@ -16,7 +16,7 @@ run, accounts on their cadence within the run's budget. The manifest holds the p
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,7 @@ from lambdas.collector.collect.limits import Ceiling, LimitState, LimitStore
 from lambdas.collector.collect.plan import History, Plan, capacity, make_plan, read_history
 from lambdas.collector.collect.warm_up import WarmUp
 from lambdas.collector.config import DiscoverSettings
-from lambdas.collector.errors import TargetSelectionError
+from lambdas.collector.errors import OrganizationNotReadyError, TargetSelectionError
 from lambdas.collector.guardrails.existing import read_attached
 from lambdas.collector.models import Batch, DiscoverEvent, Job, RunContext, Target, TargetType
 from lambdas.collector.names import Layout
@@ -60,17 +60,52 @@ class OrganizationTree:
     entities: list[Entity]
 
 
-def walk_organization(organizations: OrganizationsClient) -> OrganizationTree:
-    """Every root, OU (any depth) and account of the organization, parents before children."""
+SCP_TYPE = "SERVICE_CONTROL_POLICY"
+
+
+def readiness_problems(organization: Mapping[str, Any], roots: Sequence[Mapping[str, Any]], role_arn: str) -> list[str]:
+    """What keeps IAM from reporting on this organization, each with what to change (empty: ready).
+    IAM's Organizations access report needs all features, SCPs enabled at the root, and a caller in the
+    management account; without them every job would fail, so no job is started."""
+    org_id, management = organization["Id"], organization["MasterAccountId"]
+    problems = []
+    if organization.get("FeatureSet", "ALL") != "ALL":
+        problems.append(
+            f"organization {org_id} has only {organization['FeatureSet']} features: enable all features "
+            "(aws organizations enable-all-features; every member account must accept)"
+        )
+    for root in roots:
+        enabled = {p["Type"] for p in root.get("PolicyTypes", []) if p.get("Status") == "ENABLED"}
+        if SCP_TYPE not in enabled:
+            problems.append(
+                f"SCPs are not enabled at root {root['Id']}: aws organizations enable-policy-type "
+                f"--root-id {root['Id']} --policy-type {SCP_TYPE}"
+            )
+    account = role_arn.split(":")[4]
+    if account != management:
+        problems.append(
+            f"the reporter role {role_arn} is in account {account}, not in the management account {management} "
+            "of the organization: deploy it there (make deploy-reporter) and set reporter_role_arn to it"
+        )
+    return problems
+
+
+def walk_organization(organizations: OrganizationsClient, role_arn: str | None = None) -> OrganizationTree:
+    """Every root, OU (any depth) and account of the organization, parents before children. With
+    `role_arn` (the reporter role), an organization IAM cannot report on is an `OrganizationNotReadyError`
+    before anything else is read."""
     organization = organizations.describe_organization()["Organization"]
     org_id = organization["Id"]
+    roots = [root for page in organizations.get_paginator("list_roots").paginate() for root in page["Roots"]]
+    problems = readiness_problems(organization, roots, role_arn) if role_arn else []
+    if problems:
+        raise OrganizationNotReadyError("; ".join(problems))
     entities: list[Entity] = []
     parents: list[tuple[str, str]] = []
-    for page in organizations.get_paginator("list_roots").paginate():
-        for root in page["Roots"]:
-            path = f"{org_id}/{root['Id']}"
-            entities.append(Entity(root["Id"], TargetType.ROOT, root.get("Name"), path))
-            parents.append((root["Id"], path))
+    for root in roots:
+        path = f"{org_id}/{root['Id']}"
+        entities.append(Entity(root["Id"], TargetType.ROOT, root.get("Name"), path))
+        parents.append((root["Id"], path))
     ous = organizations.get_paginator("list_organizational_units_for_parent")
     accounts = organizations.get_paginator("list_accounts_for_parent")
     while parents:
@@ -227,7 +262,7 @@ def discover(
     run has lanes for), write the manifest; the returned context is what the state machine carries.
     The run's time budget counts from `now`."""
     settings = settings.for_run(event.options)
-    tree = walk_organization(organizations)
+    tree = walk_organization(organizations, settings.report_role_arn)
     selected = select_targets(tree, settings)
     layout = Layout(settings.data_prefix)
     snapshot = organization_snapshot(tree, organizations, selected, accounts_too=settings.guardrail_accounts, now=now)
