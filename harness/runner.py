@@ -311,6 +311,8 @@ class InProcessLambdas:
         self._environment: dict[str, str] | None = None
         self._saved: dict[str, str] = {}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
+        # Fault injection for tests: called with a stage's result after each of its invocations returns.
+        self.after: dict[str, list[Callable[[Any], None]]] = {}
 
     def _handler(self, function: LocalFunction) -> Callable[[Any, Any], Any]:
         if function.handler not in self._handlers:
@@ -357,6 +359,8 @@ class InProcessLambdas:
                 result = self._handler(function)(event, LambdaContext(function, request_id))
                 error = None
                 payload = json.dumps(result)
+                for hook in self.after.get(function.stage, ()):
+                    hook(result)
             except Exception as exception:
                 error = type(exception).__name__
                 response_headers["x-amz-function-error"] = "Unhandled"

@@ -17,9 +17,11 @@ import pytest
 
 from harness.clients import client
 from iam_report_emulator.access_reports import AccessReportStore
+from iam_report_emulator.seed import OrganizationSpec
 from lambdas.collector.names import Layout
 from lambdas.collector.store.storage import list_keys
 from tests.e2e.conftest import FAST, Collector
+from tests.helpers import organization_targets
 
 
 @pytest.mark.parametrize(
@@ -79,3 +81,32 @@ def test_an_organization_with_scps_disabled_at_the_root_fails_the_run_saying_wha
         f"aws organizations enable-policy-type --root-id {root} --policy-type SERVICE_CONTROL_POLICY"
         in (failure["cause"])
     )
+
+
+def test_an_account_moved_and_an_ou_deleted_after_discover_fail_their_jobs_and_the_rest_completes(
+    collector: Collector, demo_org: OrganizationSpec
+) -> None:
+    # Case 6: the organization changes shape between discover and generate.
+    organizations = client("organizations")
+    by_name = {ou.name: ou for ou in demo_org.ous}
+    moved = next(a for a in demo_org.accounts if a.parent_id == by_name["Dev"].id)
+    suspended = by_name["Suspended"]
+    assert not [a for a in demo_org.accounts if a.parent_id == suspended.id]  # empty: it may be deleted
+
+    def reshape(_: Any) -> None:
+        organizations.move_account(
+            AccountId=moved.id, SourceParentId=moved.parent_id, DestinationParentId=by_name["Prod"].id
+        )
+        organizations.delete_organizational_unit(OrganizationalUnitId=suspended.id)
+
+    collector.lambdas.after["discover"] = [reshape]
+    execution = collector.run()
+    assert execution.status == "SUCCEEDED", execution.cause
+    jobs = collector.tables()["report_jobs"].to_pylist()
+    failed = {j["target_id"]: j for j in jobs if j["job_status"] != "COMPLETED"}
+    assert set(failed) == {moved.id, suspended.id}
+    assert {j["error_code"] for j in failed.values()} == {"INVALID_ORGANIZATIONS_ENTITY_PATH"}
+    assert len(jobs) == organization_targets(demo_org)  # every other target completed, none twice
+    message = collector.alerts()[-1]["Message"]
+    assert "INVALID_ORGANIZATIONS_ENTITY_PATH: 2 report jobs FAILED" in message
+    assert "the next run uses its current path" in message
