@@ -24,6 +24,7 @@ from iam_report_emulator.errors import (
     InvalidInput,
     NoSuchEntity,
     ReportGenerationLimitExceeded,
+    ServiceFailure,
     Throttling,
     ValidationError,
 )
@@ -86,6 +87,8 @@ class AccessReportStore:
         self.clock = EmulatorClock()
         self.throttler = Throttler(self.clock.now)
         self.activity = ActivityStore()
+        self._admitted = 0  # report calls past the throttler: the service failure bursts count them
+        self.service_failures = 0
         self.jobs: dict[str, ReportJob] = {}
         self._in_progress: set[str] = set()
         self.limit_exceeded = 0  # GenerateOrganizationsAccessReport calls refused for the concurrent-job cap
@@ -103,6 +106,15 @@ class AccessReportStore:
     def admit(self, operation: str) -> None:
         if not self.throttler.admit(operation):
             raise Throttling()
+        bursts = self.settings.service_failure_bursts
+        if bursts is not None:
+            every, burst = bursts
+            with self._lock:
+                position = self._admitted % (every + burst)
+                self._admitted += 1
+                if position >= every:
+                    self.service_failures += 1
+                    raise ServiceFailure()
 
     # -- GenerateOrganizationsAccessReport ---------------------------------------------------
 

@@ -25,6 +25,16 @@ class AccessDenied(IAMException):
     http_status = 403
 
 
+class ServiceFailure(IAMException):
+    """IAM's `ServiceFailure` (500): not in these operations' model, so the extension answers `http_status`."""
+
+    code = "ServiceFailure"
+    http_status = 500
+
+    def __init__(self) -> None:
+        super().__init__("Request processing has failed because of an unknown error, exception or failure.")
+
+
 class NoSuchEntity(IAMException):
     code = "NoSuchEntity"
 

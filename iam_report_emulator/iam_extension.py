@@ -18,7 +18,7 @@ from moto.organizations.models import organizations_backends
 from moto.sts.models import sts_backends
 
 from iam_report_emulator.access_reports import AccessReportStore
-from iam_report_emulator.errors import AccessDenied, constraint_error
+from iam_report_emulator.errors import AccessDenied, ServiceFailure, constraint_error
 from iam_report_emulator.permissions import missing_reads
 from iam_report_emulator.report_xml import get_report_response
 from iam_report_emulator.reports_content import DEFAULT_SORT_KEY, SORT_KEYS
@@ -87,9 +87,18 @@ def _caller(response: IamResponse) -> str:
     return sts.get_caller_identity(response.get_access_key(), response.region)[1]
 
 
+def _with_status(self: IamResponse, error: AccessDenied | ServiceFailure) -> tuple[str | bytes, dict[str, Any]]:
+    """An error IAM's model does not list for the operation (moto would answer 400), with IAM's status."""
+    _, headers, body = self.serialized(ActionResult(error))
+    return body, {**headers, "status": str(error.http_status)}
+
+
 def generate_organizations_access_report(self: IamResponse) -> ActionResult | tuple[str | bytes, dict[str, Any]]:
     store = report_store(self.backend)
-    store.admit(GENERATE)
+    try:
+        store.admit(GENERATE)
+    except ServiceFailure as error:
+        return _with_status(self, error)
     entity_path = self._get_param("EntityPath")
     policy_id = self._get_param("OrganizationsPolicyId")
     validate_generate(entity_path, policy_id)
@@ -99,14 +108,16 @@ def generate_organizations_access_report(self: IamResponse) -> ActionResult | tu
     try:
         job = store.generate(org_backend, entity_path, policy_id, owner=caller, missing_reads=missing)
     except AccessDenied as error:  # moto would answer 400 for an error IAM's model does not list
-        _, headers, body = self.serialized(ActionResult(error))
-        return body, {**headers, "status": str(error.http_status)}
+        return _with_status(self, error)
     return ActionResult({"JobId": job.job_id})
 
 
-def get_organizations_access_report(self: IamResponse) -> str:
+def get_organizations_access_report(self: IamResponse) -> str | tuple[str | bytes, dict[str, Any]]:
     store = report_store(self.backend)
-    store.admit(GET)
+    try:
+        store.admit(GET)
+    except ServiceFailure as error:
+        return _with_status(self, error)
     job_id = self._get_param("JobId")
     max_items = self._get_param("MaxItems")
     marker = self._get_param("Marker")

@@ -26,6 +26,8 @@ class ReportSettings:
     # Fault injection: entity paths (no trailing slash) whose jobs end FAILED, and whose jobs never finish.
     failing_paths: frozenset[str] = frozenset()
     stuck_paths: frozenset[str] = frozenset()
+    # Fault injection: (every, burst): after each `every` report calls, the next `burst` answer ServiceFailure (500).
+    service_failure_bursts: tuple[int, int] | None = None
     # Display names that differ from the catalog's (IAM's report names are not always the
     # Service Authorization Reference's titles).
     service_names: dict[str, str] = field(default_factory=dict)
@@ -50,6 +52,8 @@ class ReportSettings:
                 f"principal_exempt_denies must be one of {', '.join(map(repr, PRINCIPAL_EXEMPT_DENIES))}, "
                 f"got {self.principal_exempt_denies!r}"
             )
+        if self.service_failure_bursts is not None and min(self.service_failure_bursts) < 1:
+            raise ValueError(f"service_failure_bursts must be two counts >= 1, got {self.service_failure_bursts}")
         bad_ids = [job_id for job_id in self.job_ids if len(job_id) != 36]
         if bad_ids:
             raise ValueError(f"job_ids must be 36 characters long: {bad_ids}")

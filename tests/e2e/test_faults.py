@@ -110,3 +110,19 @@ def test_an_account_moved_and_an_ou_deleted_after_discover_fail_their_jobs_and_t
     message = collector.alerts()[-1]["Message"]
     assert "INVALID_ORGANIZATIONS_ENTITY_PATH: 2 report jobs FAILED" in message
     assert "the next run uses its current path" in message
+
+
+def test_iam_answering_service_failure_in_bursts_changes_nothing_in_the_data(
+    collector: Collector, store: AccessReportStore, demo_org: OrganizationSpec
+) -> None:
+    # Case 7: IAM answers ServiceFailure (500) to 2 calls after every 6: the clients' retries absorb them.
+    store.configure(service_failure_bursts=(6, 2))
+    execution = collector.run()
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert store.service_failures > 0
+    tables = collector.tables()
+    jobs = tables["report_jobs"].to_pylist()
+    assert len(jobs) == organization_targets(demo_org)
+    assert {j["job_status"] for j in jobs} == {"COMPLETED"}
+    details = tables["access_details"]
+    assert details.num_rows == sum(j["services_accessible"] for j in jobs)
