@@ -131,11 +131,12 @@ def _trend(series: Sequence[Series]) -> str:
     lines, keys = [], []
     for n, s in enumerate(series[: len(TREND_COLOURS)]):
         colour = TREND_COLOURS[n]
-        path = " ".join(xy(d, v) for d, v in s.points)
+        placed = [(d, v, xy(d, v)) for d, v in s.points]
+        path = " ".join(point for _, _, point in placed)
         title = f"<title>{escape(s.label)}</title>"
         lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}">{title}</polyline>')
-        for d, v in s.points:
-            x, y = xy(d, v).split(",")
+        for d, v, point in placed:
+            x, y = point.split(",")
             dot = f"<title>{escape(s.label)} {d}: {v} unused</title>"
             lines.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{colour}">{dot}</circle>')
         keys.append(f'<span><i style="background:{colour}"></i>{escape(s.label)}</span>')

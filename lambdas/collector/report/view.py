@@ -106,10 +106,10 @@ def glance(
     rows = all_scps.to_pylist()
     roots = details.filter(pc.equal(details["target_type"], TargetType.ROOT.value))
     basis = roots if roots.num_rows else details
-    days = days_since(basis)
+    days = days_since(basis).to_pylist()
     namespaces = basis["service_namespace"].to_pylist()
-    used = {ns for ns, d in zip(namespaces, days.to_pylist(), strict=True) if d is not None and d <= window}
-    ever = {ns for ns, d in zip(namespaces, days.to_pylist(), strict=True) if d is not None}
+    used = {ns for ns, d in zip(namespaces, days, strict=True) if d is not None and d <= window}
+    ever = {ns for ns, d in zip(namespaces, days, strict=True) if d is not None}
     return Glance(
         organization_id=organization_id,
         dt=dt,
