@@ -8,7 +8,8 @@ import it at synth time and the functions at run time, and the two can never dis
     {prefix}runs/{run_id}/parts/{dataset}/batch=NNNNN/{stage}-RRRR.parquet
                                                                generate/poll/fetch: scratch parts
     {prefix}runs/{run_id}/organization.json                     discover: the tree, join dates, attached SCPs
-    {prefix}{dataset}/dt=YYYY-MM-DD/{run_id}-NNNNN.parquet     finalize: the day's snapshot
+    {prefix}{dataset}/dt=YYYY-MM-DD/part-BBBBB-of-NNNNN.parquet finalize: the day's snapshot, a target
+                                                               always in the same file (its bucket)
     {prefix}scp_recommendations/dt=YYYY-MM-DD/recommendations.parquet
     {prefix}recommendations/dt=YYYY-MM-DD/{target_id}.json     recommend: the day's guardrail proposals
     {prefix}reports/dt=YYYY-MM-DD/index.html, reports/latest/index.html   report: the day's page
@@ -20,6 +21,7 @@ for the bucket's lifecycle rule; queries only ever read the dataset prefixes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -29,6 +31,8 @@ REPORTER_STACK = "OrgAccessReportReporterRole"
 REPORTER_ROLE = "OrgAccessReportReader"  # the reporter role's name in the cross-account mode
 SERVICE = "org-access-report"  # Powertools service name, and the functions' name prefix
 NAMESPACE = "OrgAccessReport"  # CloudWatch metrics namespace
+
+_SNAPSHOT_FILE = re.compile(r"/part-\d{5}-of-(\d{5})\.parquet$")
 
 # A key prefix in the data bucket: '' or S3-safe segments, each ending in '/'.
 DATA_PREFIX = r"^([A-Za-z0-9_.=-]+/)*$"
@@ -127,5 +131,12 @@ class Layout:
     def partition(self, dataset: DatasetName, dt: str) -> str:
         return f"{self.dataset(dataset)}{dataset.partition_key}={dt}/"
 
-    def snapshot_file(self, dataset: DatasetName, dt: str, run_id: str, number: int) -> str:
-        return f"{self.partition(dataset, dt)}{run_id}-{number:05d}.parquet"
+    def snapshot_file(self, dataset: DatasetName, dt: str, bucket: int, buckets: int) -> str:
+        """A file of a day's snapshot: the same key in every run of the day, so a rerun overwrites it."""
+        return f"{self.partition(dataset, dt)}part-{bucket:05d}-of-{buckets:05d}.parquet"
+
+
+def snapshot_buckets(key: str) -> int | None:
+    """How many files the day of a snapshot file is spread over (None: not a `snapshot_file` key)."""
+    found = _SNAPSHOT_FILE.search(key)
+    return int(found.group(1)) if found else None

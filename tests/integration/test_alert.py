@@ -94,10 +94,10 @@ def write_snapshot(
         record = {**context(path, collected_at).columns(), "job_status": status.value, "rows_written": 0}
         record.update(pages=0, iam_calls=1, error_code=error, error_message=error and f"{error} on {path}")
         records.add_row({**record, "services_accessible": None, "services_not_accessed": None})
-    dt, run_id = f"{collected_at:%Y-%m-%d}", f"run-{collected_at:%Y%m%d}"
+    dt = f"{collected_at:%Y-%m-%d}"
     layout = Layout(PREFIX)
     for dataset, table in ((ACCESS_DETAILS, rows.to_table()), (REPORT_JOBS, records.to_table())):
-        put_table(s3, BUCKET, layout.snapshot_file(dataset, dt, run_id, 0), table)
+        put_table(s3, BUCKET, layout.snapshot_file(dataset, dt, 0, 1), table)
 
 
 def alert_event(

@@ -13,19 +13,28 @@
    `carried_forward` true and `data_age_days` (from its `collected_at` to `dt`); its `report_jobs`
    record is carried with them. So `report_jobs` has exactly one COMPLETED record per target with
    data (the one its `access_details` rows came from) plus this run's record of each target that
-   failed; a target deferred with no earlier report is recorded DEFERRED. A rerun on the same day
-   replaces the day's files: new files are written first, old ones deleted after; if writing
-   fails, what was written is removed and the old files stay.
-Rows are streamed part by part into files of at most `rows_per_file` rows.
+   failed; a target deferred with no earlier report is recorded DEFERRED.
+4. A query never counts a target twice, even while a rerun replaces the day: a target's rows always
+   live in the same file of the day, `part-BBBBB-of-NNNNN.parquet` with B a hash of the target
+   (`storage.bucket_of`) and N chosen by the day's first run (`rows_per_file` rows each). A rerun
+   writes every file of the day to local disk first, then uploads each over the file of the same key
+   (`access_details` first, `report_jobs` last): at any moment each target is in exactly one file,
+   old or new. Only then are files no longer written deleted. A run that dies between two uploads
+   leaves files whose targets are each counted once; the next run passes over a record whose rows a
+   replaced file no longer holds (`_latest_reports`).
+Rows are streamed part by part; one part and a row group per file are in memory at a time.
 """
 
 from __future__ import annotations
 
+import math
+import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from itertools import chain
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -33,14 +42,15 @@ import pyarrow.compute as pc
 
 from lambdas.collector.collect.plan import Plan, Reason
 from lambdas.collector.models import Batch, JobStatus, RunContext, SnapshotSummary, Target
-from lambdas.collector.names import Layout
-from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
+from lambdas.collector.names import Layout, snapshot_buckets
+from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
 from lambdas.collector.store.storage import (
-    RollingParquetWriter,
+    BucketedParquetWriter,
     get_json,
     list_keys,
     list_partitions,
     read_tables,
+    upload_file,
 )
 
 if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
@@ -130,37 +140,18 @@ def _only_jobs(tables: Iterable[pa.Table], job_ids: set[str]) -> Iterable[pa.Tab
             yield kept
 
 
-class _Writer:
-    """Writes the new files of both datasets; removes them again if anything fails."""
-
-    def __init__(self, s3: S3Client, bucket: str, layout: Layout, run: RunContext, rows_per_file: int) -> None:
-        self.s3, self.bucket, self.layout, self.run, self.rows_per_file = s3, bucket, layout, run, rows_per_file
-        self.written: list[str] = []
-
-    def dataset(self, dataset: Dataset, tables: Iterable[pa.Table]) -> tuple[list[str], int]:
-        writer = RollingParquetWriter(
-            self.s3,
-            self.bucket,
-            dataset,
-            lambda n: self.layout.snapshot_file(dataset, self.run.dt, self.run.run_id, n),
-            self.rows_per_file,
-        )
-        try:
-            for table in tables:
-                writer.write(table)
-            keys = writer.close()
-        finally:
-            self.written.extend(writer.keys)
-        return keys, writer.rows
-
-    def roll_back(self) -> None:
-        _delete(self.s3, self.bucket, self.written)
-
-
 def _delete(s3: S3Client, bucket: str, keys: list[str]) -> None:
     for start in range(0, len(keys), 1000):
         chunk = keys[start : start + 1000]
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True})
+
+
+def day_buckets(existing: list[str], rows: int, rows_per_file: int) -> int:
+    """How many files a day's `access_details` is spread over: what the day's first run chose (read from
+    its keys), else enough for `rows_per_file` rows each. A rerun never changes it, so every target's
+    rows stay in the same file all day."""
+    chosen = [n for key in existing if (n := snapshot_buckets(key))]
+    return max(chosen) if chosen else max(1, math.ceil(rows / rows_per_file))
 
 
 def finalize(run: RunContext, s3: S3Client, rows_per_file: int) -> SnapshotSummary:
@@ -184,11 +175,10 @@ def finalize(run: RunContext, s3: S3Client, rows_per_file: int) -> SnapshotSumma
     complete = {r["job_id"] for r in records if r["job_status"] == JobStatus.COMPLETED.value}
     done = {_key(r) for r in records if r["job_status"] == JobStatus.COMPLETED.value}
 
-    # The day's earlier files: anything in the partitions not written by this run.
-    own = {ds.name: f"{layout.partition(ds, run.dt)}{run.run_id}-" for ds in (ACCESS_DETAILS, REPORT_JOBS)}
+    # The day's files as they are (an earlier run's, or this run's own from an attempt that died), then
+    # the latest earlier day's: where reports not completed by this run are carried from.
     existing = {ds.name: list_keys(s3, bucket, layout.partition(ds, run.dt)) for ds in (ACCESS_DETAILS, REPORT_JOBS)}
-    earlier = {name: [k for k in keys if not k.startswith(own[name])] for name, keys in existing.items()}
-    sources = [earlier, *_previous_partition(s3, bucket, layout, run.dt)]
+    sources = [existing, *_previous_partition(s3, bucket, layout, run.dt)]
     chosen = _latest_reports(s3, bucket, sources, {d.target.key for d in plan.decisions} - done)
     carried = [
         {**record, "carried_forward": True, "data_age_days": _age(run, record), "plan": reasons[_key(record)]}
@@ -199,43 +189,63 @@ def finalize(run: RunContext, s3: S3Client, rows_per_file: int) -> SnapshotSumma
         for d in plan.decisions
         if not d.reason.planned and d.target.key not in chosen
     ]
+    expected_rows = sum(r["rows_written"] for r in records if r["job_status"] == JobStatus.COMPLETED.value) + sum(
+        r["rows_written"] for r in carried
+    )
+    buckets = day_buckets(existing[ACCESS_DETAILS.name], expected_rows, rows_per_file)
 
-    writer = _Writer(s3, bucket, layout, run, rows_per_file)
-    try:
-        access_keys, rows = writer.dataset(
-            ACCESS_DETAILS,
-            chain(  # streamed: one part in memory at a time
-                _only_jobs(read_tables(s3, bucket, part_keys[ACCESS_DETAILS.name], ACCESS_DETAILS), complete),
-                *(
-                    _carried(
-                        run, _only_jobs(read_tables(s3, bucket, source[ACCESS_DETAILS.name], ACCESS_DETAILS), jobs)
-                    )
-                    for n, source in enumerate(sources)
-                    if (jobs := {r["job_id"] for r, origin in chosen.values() if origin == n})
-                ),
+    with tempfile.TemporaryDirectory(prefix="snapshot-") as scratch:
+        # Everything is read and written to local files first: S3 is not touched until it all succeeded.
+        access = BucketedParquetWriter(ACCESS_DETAILS, buckets, Path(scratch))
+        for table in chain(  # streamed: one part in memory at a time
+            _only_jobs(read_tables(s3, bucket, part_keys[ACCESS_DETAILS.name], ACCESS_DETAILS), complete),
+            *(
+                _carried(run, _only_jobs(read_tables(s3, bucket, source[ACCESS_DETAILS.name], ACCESS_DETAILS), jobs))
+                for n, source in enumerate(sources)
+                if (jobs := {r["job_id"] for r, origin in chosen.values() if origin == n})
             ),
+        ):
+            access.write(table)
+        jobs_file = BucketedParquetWriter(REPORT_JOBS, 1, Path(scratch))
+        jobs_file.write(
+            pa.Table.from_pylist(
+                [{**REPORT_JOBS.defaults, **r} for r in records + carried + deferred], schema=REPORT_JOBS.arrow_schema
+            )
         )
-        jobs_table = pa.Table.from_pylist(
-            [{**REPORT_JOBS.defaults, **r} for r in records + carried + deferred], schema=REPORT_JOBS.arrow_schema
-        )
-        job_keys, _ = writer.dataset(REPORT_JOBS, [jobs_table])
-    except Exception:
-        writer.roll_back()
-        raise
-    new = set(access_keys) | set(job_keys)
-    stale = [key for keys in existing.values() for key in keys if key not in new]
-    _delete(s3, bucket, stale)
+        files = [
+            *((layout.snapshot_file(ACCESS_DETAILS, run.dt, n, buckets), f) for n, f in enumerate(access.close())),
+            (layout.snapshot_file(REPORT_JOBS, run.dt, 0, 1), jobs_file.close()[0]),
+        ]
+        _publish(s3, bucket, files, {key for keys in existing.values() for key in keys})
+    new = {key for key, _ in files}
+    old = [key for keys in existing.values() for key in keys]
+    _delete(s3, bucket, [key for key in old if key not in new])
     return SnapshotSummary(
         run_id=run.run_id,
         dt=run.dt,
         targets=len(records),
         jobs_by_status=dict(Counter(JobStatus(r["job_status"]) for r in records)),
-        rows=rows,
+        rows=access.rows,
         carried_over_targets=len(carried),
         deferred_targets=len(deferred),
-        files={ACCESS_DETAILS.name: len(access_keys), REPORT_JOBS.name: len(job_keys)},
-        replaced_files=len(stale),
+        files={ACCESS_DETAILS.name: buckets, REPORT_JOBS.name: 1},
+        replaced_files=len(old),
     )
+
+
+def _publish(s3: S3Client, bucket: str, files: list[tuple[str, Path]], existing: set[str]) -> None:
+    """Uploads the day's files, `access_details` first and `report_jobs` last. Each replaces the file of the
+    same key, which holds the same targets, so a query in between counts every target once. If an
+    upload fails, the files that had no earlier version are removed again; those that replaced one stay
+    (their targets' newer rows, still each target once)."""
+    uploaded: list[str] = []
+    try:
+        for key, path in files:
+            upload_file(s3, bucket, key, path)
+            uploaded.append(key)
+    except Exception:
+        _delete(s3, bucket, [key for key in uploaded if key not in existing])
+        raise
 
 
 def _plan(s3: S3Client, run: RunContext, manifest: list[Batch]) -> Plan:
@@ -259,16 +269,29 @@ def _previous_partition(s3: S3Client, bucket: str, layout: Layout, dt: str) -> l
 def _latest_reports(
     s3: S3Client, bucket: str, sources: list[dict[str, list[str]]], wanted: set[Key]
 ) -> dict[Key, tuple[dict[str, Any], int]]:
-    """Each wanted target's latest COMPLETED record across `sources`, with the index of its source
-    (the earlier source wins a tie: the day's own earlier run before the previous day)."""
-    chosen: dict[Key, tuple[dict[str, Any], int]] = {}
+    """Each wanted target's latest COMPLETED record across `sources` whose rows are all in that source, with
+    the index of the source (the earlier source wins a tie: the day's own files before the previous day's).
+
+    A record whose rows are not all there (a file of the day replaced by a run that died before its
+    `report_jobs` file) is passed over for the next one, so a carried report is never partial."""
+    options: dict[Key, list[tuple[dict[str, Any], int]]] = {}
     for n, source in enumerate(sources):
         for table in read_tables(s3, bucket, source[REPORT_JOBS.name], REPORT_JOBS):
             done = table.filter(pc.equal(table["job_status"], JobStatus.COMPLETED.value))
             for record in done.to_pylist():
-                key = _key(record)
-                if key in wanted and (key not in chosen or chosen[key][0]["collected_at"] < record["collected_at"]):
-                    chosen[key] = (record, n)
+                if (key := _key(record)) in wanted:
+                    options.setdefault(key, []).append((record, n))
+    counts: dict[int, dict[str, RowCounts]] = {}
+    for n, source in enumerate(sources):
+        if jobs := {record["job_id"] for found in options.values() for record, m in found if m == n}:
+            columns = read_tables(s3, bucket, source[ACCESS_DETAILS.name], ACCESS_DETAILS, ["job_id", "accessed"])
+            counts[n] = count_rows(_only_jobs(columns, jobs))
+    chosen: dict[Key, tuple[dict[str, Any], int]] = {}
+    for key, found in options.items():
+        for record, n in sorted(found, key=lambda option: (-option[0]["collected_at"].timestamp(), option[1])):
+            if (checked := check(record, counts.get(n, {})))["job_status"] == JobStatus.COMPLETED.value:
+                chosen[key] = (checked, n)
+                break
     return chosen
 
 

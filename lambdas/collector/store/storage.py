@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lambdas.collector.names import Layout
@@ -93,57 +96,71 @@ def read_tables(
         yield get_table(s3, bucket, key, dataset, columns, filters=filters)
 
 
-class RollingParquetWriter:
-    """Writes a stream of tables as files of at most `rows_per_file` rows, one upload per file."""
+def bucket_of(target_path: str, policy_id: str | None, buckets: int) -> int:
+    """The file (0 … `buckets` - 1) of a day's snapshot that holds a target's rows: a hash of the target's
+    key, so every run puts the same target in the same file (see `lambdas.collector.store.snapshot`)."""
+    digest = hashlib.blake2b(f"{target_path}\x1f{policy_id or ''}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % buckets
 
-    def __init__(
-        self, s3: S3Client, bucket: str, dataset: Dataset, key_for: Callable[[int], str], rows_per_file: int
-    ) -> None:
-        self.s3, self.bucket, self.dataset = s3, bucket, dataset
-        self.key_for = key_for  # file number → key
-        self.rows_per_file = rows_per_file
-        self.keys: list[str] = []
+
+def buckets_of(table: pa.Table, buckets: int) -> pa.Array:
+    """`bucket_of` for every row of a table with `target_path` and `policy_id` columns (hashed once per target)."""
+    targets = pc.binary_join_element_wise(table["target_path"], pc.fill_null(table["policy_id"], ""), "\x1f")
+    encoded = pc.dictionary_encode(targets).combine_chunks()
+    keys = [key.split("\x1f", 1) for key in encoded.dictionary.to_pylist()]
+    per_target = pa.array([bucket_of(path, policy, buckets) for path, policy in keys], pa.int32())
+    return pc.take(per_target, encoded.indices)
+
+
+class BucketedParquetWriter:
+    """Spreads a stream of tables over `buckets` local Parquet files, each row into its target's bucket.
+
+    Nothing goes to S3 here: the caller uploads `close()`'s files once every input has been read, so a
+    failure while reading leaves the bucket as it was. Rows are grouped per bucket into row groups of
+    `ROW_GROUP_ROWS`; a bucket with no row still gets a file with the schema.
+    """
+
+    def __init__(self, dataset: Dataset, buckets: int, directory: Path) -> None:
+        self.dataset, self.buckets = dataset, buckets
+        self.paths = [directory / f"{dataset.name}-{n:05d}.parquet" for n in range(buckets)]
         self.rows = 0
-        self._sink: io.BytesIO | None = None
-        self._writer: pq.ParquetWriter | None = None
-        self._rows_in_file = 0
+        self._writers = [pq.ParquetWriter(path, dataset.arrow_schema, compression=COMPRESSION) for path in self.paths]
+        self._pending: list[list[pa.Table]] = [[] for _ in range(buckets)]
+        self._pending_rows = [0] * buckets
 
     def write(self, table: pa.Table) -> None:
-        offset = 0
-        while offset < table.num_rows:
-            if self._writer is None:
-                self._open()
-            room = self.rows_per_file - self._rows_in_file
-            chunk = table.slice(offset, room)
-            assert self._writer is not None
-            self._writer.write_table(chunk, row_group_size=ROW_GROUP_ROWS)
-            self._rows_in_file += chunk.num_rows
-            self.rows += chunk.num_rows
-            offset += chunk.num_rows
-            if self._rows_in_file >= self.rows_per_file:
-                self._close()
-
-    def close(self) -> list[str]:
-        if self._writer is None and not self.keys:
-            self._open()  # an empty dataset still gets one (empty) file with the schema
-        self._close()
-        return self.keys
-
-    def _open(self) -> None:
-        self._sink = io.BytesIO()
-        self._writer = pq.ParquetWriter(self._sink, self.dataset.arrow_schema, compression=COMPRESSION)
-        self._rows_in_file = 0
-
-    def _close(self) -> None:
-        if self._writer is None or self._sink is None:
+        if not table.num_rows:
             return
-        self._writer.close()
-        key = self.key_for(len(self.keys))
-        self.s3.put_object(
-            Bucket=self.bucket, Key=key, Body=self._sink.getvalue(), ContentType="application/vnd.apache.parquet"
-        )
-        self.keys.append(key)
-        self._writer, self._sink = None, None
+        self.rows += table.num_rows
+        if self.buckets == 1:
+            self._add(0, table)
+            return
+        ids = buckets_of(table, self.buckets)
+        for bucket in pc.unique(ids).to_pylist():
+            self._add(bucket, table.filter(pc.equal(ids, bucket)))
+
+    def close(self) -> list[Path]:
+        for bucket, writer in enumerate(self._writers):
+            self._flush(bucket)
+            writer.close()
+        return self.paths
+
+    def _add(self, bucket: int, table: pa.Table) -> None:
+        self._pending[bucket].append(table)
+        self._pending_rows[bucket] += table.num_rows
+        if self._pending_rows[bucket] >= ROW_GROUP_ROWS:
+            self._flush(bucket)
+
+    def _flush(self, bucket: int) -> None:
+        if self._pending[bucket]:
+            table = pa.concat_tables(self._pending[bucket])
+            self._writers[bucket].write_table(table, row_group_size=ROW_GROUP_ROWS)
+            self._pending[bucket], self._pending_rows[bucket] = [], 0
+
+
+def upload_file(s3: S3Client, bucket: str, key: str, path: Path) -> None:
+    with path.open("rb") as body:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/vnd.apache.parquet")
 
 
 def latest_before(s3: S3Client, bucket: str, layout: Layout, dataset: Dataset, dt: str) -> str | None:
