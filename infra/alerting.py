@@ -3,18 +3,19 @@
 The AWS-managed `alias/aws/sns` key cannot be used by CloudWatch alarms or EventBridge rules (its
 policy cannot be changed to admit them), so the topic gets its own key whose policy lets those two
 services encrypt messages for it. Creating a topic policy (for TLS) replaces SNS's default policy,
-so alarms and rules of this account are allowed to publish explicitly.
+so alarms and rules of this account are allowed to publish explicitly. No one may create a grant on
+the key but AWS services (`infra.keys`): nothing here uses grants.
 """
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from infra.keys import customer_managed_key
 from infra.nag import acknowledge
 
 # Services that publish to the topic on the stack's behalf: alarms, and EventBridge rules (e.g. on a
@@ -30,11 +31,10 @@ class Alerting(Construct):
         super().__init__(scope, id)
         stack = cdk.Stack.of(self)
 
-        self.key = kms.Key(
+        self.key = customer_managed_key(
             self,
             "TopicKey",
             description="Encrypts the org access report alert topic; usable by CloudWatch alarms and EventBridge",
-            enable_key_rotation=True,
         )
         # What SNS asks of the publisher's key when a service publishes to an encrypted topic.
         self.key.add_to_resource_policy(

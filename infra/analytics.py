@@ -20,7 +20,8 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.storage import validate_prefix
+from infra.nag import acknowledge_guard
+from infra.storage import RESULTS_DAYS, validate_prefix
 from lambdas.collector.names import Layout
 from lambdas.collector.store.schema import DATASETS, Dataset
 
@@ -132,6 +133,15 @@ class Analytics(Construct):
                     expected_bucket_owner=account,
                 ),
             ),
+        )
+
+        acknowledge_guard(
+            self.workgroup,
+            {
+                "athena_workgroup_results_encrypted_at_rest_kms_check": "SSE-S3, as the results bucket it writes "
+                f"to (infra/storage.py): results are derived from IAM usage metadata and expire after {RESULTS_DAYS} "
+                "days; a KMS key would add a key grant to every Athena user and narrow nothing"
+            },
         )
 
         self.named_queries: dict[str, athena.CfnNamedQuery] = {

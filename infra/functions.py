@@ -11,8 +11,16 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.bundling import PYTHON_VERSION, RUNTIME, lambda_code
-from infra.nag import acknowledge
+from infra.log_groups import encrypted_log_group
+from infra.nag import acknowledge, acknowledge_guard
 from lambdas.collector.names import NAMESPACE, SERVICE
+
+# CT.LAMBDA.PR.3, and why each function is left outside a VPC.
+_OUTSIDE_A_VPC = {
+    "lambda_inside_vpc_check": "no VPC: the function calls only AWS APIs (IAM, Organizations, STS, S3, "
+    "DynamoDB, SNS, Step Functions, X-Ray), no private resource; a VPC would need a NAT gateway or an interface "
+    "endpoint per service and narrow nothing: what it may call is its role's to limit"
+}
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,7 @@ class FunctionSpec:
 
 
 class Functions(Construct):
-    """Python 3.13 on arm64, JSON logs into a log group with retention, X-Ray, Powertools settings.
+    """Python 3.13 on arm64, JSON logs into an encrypted log group with retention, X-Ray, Powertools settings.
 
     Each function has its own role that may write only to its own log group (no AWS managed
     policy); callers add the rest with grants.
@@ -45,7 +53,7 @@ class Functions(Construct):
         self.by_name: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         for spec in specs:
-            log_group = logs.LogGroup(
+            log_group = encrypted_log_group(
                 self, f"{spec.name}-logs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
             )
             role = iam.Role(
@@ -84,6 +92,7 @@ class Functions(Construct):
                     **spec.environment,
                 },
             )
+            acknowledge_guard(self.by_name[spec.name], _OUTSIDE_A_VPC)
 
         acknowledge(
             self,

@@ -1,9 +1,14 @@
-"""cdk-nag acknowledgements: one way to write them, with finding ids spelled as cdk-nag spells them.
+"""Scanner acknowledgements, for cdk-nag and for cfn-guard's Control Tower rules, both CDK validation plugins.
 
 cdk-nag 3 reads CDK's `Validations.acknowledge` metadata on a resource and its ancestors, and matches
 the finding id exactly: `AwsSolutions-IAM5[Resource::<DataBucket1234.Arn>/runs/*]`. `resource_finding`
 builds that text from the same CDK value the policy was built from, so an acknowledgement names the
 one resource it accepts, and a new wildcard elsewhere is still reported.
+
+The Control Tower rules (`cdklabs.cdk-validator-cfnguard`, run in tests/infra) name a finding by the
+guard rule, `s3_bucket_object_lock_enabled_check`; `acknowledge_guard` writes the same kind of CDK
+acknowledgement under that plugin's name. CDK matches it on the construct and below, so each one is
+put on the one construct whose resource it accepts.
 """
 
 from __future__ import annotations
@@ -16,12 +21,19 @@ import aws_cdk as cdk
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
+GUARD = "cdk-validator-cfnguard"  # the plugin's name, which CDK uses as its findings' namespace
 
 
 def acknowledge(scope: IConstruct, reasons: Mapping[str, str]) -> None:
     """Acknowledge `{rule: reason}` (rules as `IAM5[Action::s3:List*]`, `L1`, ...) on `scope` and below."""
     for rule, reason in reasons.items():
         cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"{PACK}::{PACK}-{rule}", reason=reason))
+
+
+def acknowledge_guard(scope: IConstruct, reasons: Mapping[str, str]) -> None:
+    """Acknowledge `{guard rule: reason}` (`sqs_dlq_check`, ...) on `scope` and below."""
+    for rule, reason in reasons.items():
+        cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"{GUARD}::{rule}", reason=reason))
 
 
 def resource_finding(scope: IConstruct, arn: str) -> str:

@@ -9,7 +9,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.nag import acknowledge
+from infra.nag import acknowledge, acknowledge_guard
 
 
 class Schedule(Construct):
@@ -33,6 +33,10 @@ class Schedule(Construct):
         acknowledge(
             self.dead_letter_queue,
             {"SQS3": "this queue is itself the dead-letter queue (of the schedule); Monitoring alarms on it"},
+        )
+        acknowledge_guard(
+            self.dead_letter_queue,
+            {"sqs_dlq_check": "this queue is itself the dead-letter queue (of the schedule); Monitoring alarms on it"},
         )
         self.schedule = scheduler.Schedule(
             self,

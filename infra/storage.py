@@ -3,7 +3,8 @@
 The data bucket holds scratch parts under `{prefix}runs/` and the daily snapshots under
 `{prefix}{dataset}/dt=…/` (see `lambdas.collector.store.storage.Layout`). Lifecycle rules, not code,
 clean up: scratch expires after `scratch_days`, overwritten or deleted versions after
-`NONCURRENT_DAYS`, and snapshots after `retention_days` when a retention is set.
+`NONCURRENT_DAYS`, and snapshots after `retention_days` when a retention is set. The log bucket is
+versioned too, so a deleted access log stays recoverable for `NONCURRENT_DAYS`.
 
 Encryption is SSE-S3: the data is IAM usage metadata, every reader is in the same account, and a
 KMS key would add a key grant to every Lambda and Athena user without narrowing who can
@@ -20,7 +21,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.nag import acknowledge, resource_finding
+from infra.nag import acknowledge, acknowledge_guard, resource_finding
 from lambdas.collector.names import DATA_PREFIX, Layout
 from lambdas.collector.store.schema import DATASETS
 
@@ -58,7 +59,21 @@ class Storage(Construct):
             self,
             "LogBucket",
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(id="expire-logs", expiration=cdk.Duration.days(LOG_DAYS))],
+            versioned=True,  # the access logs are the record: a deletion leaves a recoverable version
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-logs",
+                    expiration=cdk.Duration.days(LOG_DAYS),
+                    noncurrent_version_expiration=cdk.Duration.days(NONCURRENT_DAYS),
+                )
+            ],
+        )
+        acknowledge_guard(
+            self.log_bucket,
+            {
+                "s3_bucket_logging_enabled_check": "this is the access-log bucket the other two log to; logging "
+                "its own access would need yet another bucket, with the same finding on that one"
+            },
         )
 
         self.data_bucket = _bucket(
@@ -83,6 +98,14 @@ class Storage(Construct):
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                 )
             ],
+        )
+        acknowledge_guard(
+            self.results_bucket,
+            {
+                "s3_bucket_versioning_enabled_check": "not versioned: Athena query results are disposable outputs, "
+                f"re-created by rerunning the query and expired after {RESULTS_DAYS} days; the data they are "
+                "computed from is versioned"
+            },
         )
 
     def grant_scratch_write(self, role: iam.IRole) -> None:
@@ -129,7 +152,7 @@ _DELETE_ACTIONS = {
 
 def _bucket(scope: Construct, id: str, **props: Any) -> s3.Bucket:
     """A bucket with the hardening all three share; RETAIN because logs and snapshots are the record."""
-    return s3.Bucket(
+    bucket = s3.Bucket(
         scope,
         id,
         encryption=s3.BucketEncryption.S3_MANAGED,
@@ -139,6 +162,21 @@ def _bucket(scope: Construct, id: str, **props: Any) -> s3.Bucket:
         removal_policy=cdk.RemovalPolicy.RETAIN,
         **props,
     )
+    acknowledge_guard(bucket, _GUARD_REASONS)
+    return bucket
+
+
+# Control Tower rules all three buckets are exempt from, and why.
+_GUARD_REASONS = {
+    "s3_bucket_default_encryption_kms_check": "SSE-S3, not KMS (see the module's docstring): IAM usage metadata "
+    "read only in this account, where a key grant to every function and Athena user would narrow nothing the "
+    "bucket policy and IAM do not; S3 delivers server access logs only to an SSE-S3 bucket",
+    "s3_bucket_object_lock_enabled_check": "no Object Lock: the lifecycle rules must delete scratch parts, old "
+    "versions, expired logs and results on schedule, which a retention lock would block; loss is guarded by "
+    "versioning (data and logs) and the RETAIN removal policy",
+    "s3_event_notifications_enabled_check": "no event notifications: nothing reacts to an object landing; the "
+    "state machine writes and reads the objects itself, so a notification would have no consumer",
+}
 
 
 def _data_rules(data_prefix: str, scratch_days: int, retention_days: int | None) -> list[s3.LifecycleRule]:

@@ -43,6 +43,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.log_groups import encrypted_log_group
 from infra.nag import acknowledge, resource_finding
 from lambdas.collector.settings import RUN_BUDGET_MAX_SECONDS, RUN_FINISH_SECONDS
 
@@ -228,7 +229,7 @@ class Workflow(Construct):
         )
         definition = discover.next(one_run)
 
-        self.log_group = logs.LogGroup(self, "ExecutionLogs", retention=log_retention)
+        self.log_group = encrypted_log_group(self, "ExecutionLogs", retention=log_retention)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

@@ -203,7 +203,11 @@ class Snapshot(Tunables):
     """The day's snapshot (finalize)."""
 
     rows_per_file: int = Field(
-        default=4_000_000, ge=1_000, le=50_000_000, description="rows per Parquet file of a day's snapshot"
+        default=4_000_000,
+        ge=1_000,
+        le=50_000_000,
+        description="rows per Parquet file of a day's access_details, as the day's first run sizes it (a rerun "
+        "that day keeps its files, so each target stays in the same one)",
     )
 
 

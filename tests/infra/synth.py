@@ -1,16 +1,19 @@
 """Helpers for CDK tests: an app that skips bundling, logical ids, CloudFormation expressions as text,
-and the findings of cdk-nag's AwsSolutions checks read from the validation report.
+and the findings of the validation plugins (cdk-nag's AwsSolutions checks, cfn-guard's Control Tower
+rules) read from the validation report.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
+from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 from constructs import IConstruct
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +79,36 @@ def nag_findings(app: cdk.App, outdir: Path) -> list[tuple[str, str]]:
 
 def synth_findings(app: cdk.App, outdir: Path) -> list[tuple[str, str]]:
     """Synthesize `app` (its validation plugins already added) and return the findings they reported."""
+    return [(finding.rule, finding.path) for finding in synth_report(app, outdir).findings]
+
+
+def control_tower_checks() -> cdk.IPolicyValidationPlugin:
+    """cfn-guard with every Control Tower proactive control the package bundles, as a validation plugin.
+
+    It runs the bundled cfn-guard binary on each template of the app, offline; findings fail synth like
+    cdk-nag's and are acknowledged the same way (`infra.nag.acknowledge_guard`).
+    """
+    # The package still declares CDK's deprecated `IPolicyValidationPluginBeta1`, whose members are the
+    # current interface's; `Validations.add_plugins` runs it as one.
+    return cast(cdk.IPolicyValidationPlugin, CfnGuardValidator())
+
+
+@dataclass(frozen=True)
+class Finding:
+    plugin: str  # the validation plugin's name: AwsSolutions, cdk-validator-cfnguard
+    rule: str
+    path: str  # the violating resource's construct path
+    acknowledged_at: str | None = None  # where the acknowledgement that accepted it is, if one did
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    findings: list[Finding]  # not acknowledged: these fail synth
+    suppressed: list[Finding]  # accepted by an acknowledgement
+
+
+def synth_report(app: cdk.App, outdir: Path) -> ValidationReport:
+    """Synthesize `app` (its validation plugins already added) and read what they reported."""
     try:
         app.synth()
     except RuntimeError as error:
@@ -83,11 +116,17 @@ def synth_findings(app: cdk.App, outdir: Path) -> list[tuple[str, str]]:
             raise
     report_path = outdir / "validation-report.json"
     if not report_path.exists():
-        return []
-    report = json.loads(report_path.read_text())
-    return [
-        (violation["ruleName"], construct["constructPath"])
-        for plugin in report["pluginReports"]
-        for violation in plugin["violations"]
-        for construct in violation["violatingConstructs"]
-    ]
+        return ValidationReport([], [])
+    plugins = json.loads(report_path.read_text())["pluginReports"]
+
+    def read(key: str) -> list[Finding]:
+        return [
+            Finding(
+                plugin["pluginName"], violation["ruleName"], construct["constructPath"], violation.get("acknowledgedAt")
+            )
+            for plugin in plugins
+            for violation in plugin.get(key, [])
+            for construct in violation["violatingConstructs"]
+        ]
+
+    return ValidationReport(read("violations"), read("suppressedViolations"))

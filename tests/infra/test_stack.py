@@ -18,16 +18,23 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 
 from app import build
 from infra.config import CollectorConfig, ConfigError, load_config
+from infra.keys import DENY_GRANTS_SID
+from infra.log_groups import encrypted_log_group
+from infra.nag import GUARD, PACK, acknowledge_guard
 from infra.reporter_role import ORGANIZATIONS_READS, REPORT_ACTIONS
 from lambdas.collector import config as settings
 from lambdas.collector.names import REPORTER_ROLE as ROLE_NAME
 from lambdas.collector.names import Function
 from lambdas.collector.settings import LOG_RETENTION
-from tests.infra.synth import ROOT, new_app, render, synth_findings
+from tests.infra.synth import ROOT, Finding, control_tower_checks, new_app, render, synth_report
 
 COLLECTOR: dict[str, Any] = {
     "schedule": "cron(30 2 * * ? *)",
@@ -89,16 +96,20 @@ class Synthesized:
     outdir: Path
     stacks: dict[str, cdk.Stack]
     templates: dict[str, dict[str, Any]]
-    findings: list[tuple[str, str]]
+    findings: list[tuple[str, str]]  # (rule, construct path) not acknowledged, of cdk-nag and the Control Tower rules
+    suppressed: list[Finding]  # the findings an acknowledgement accepted
 
 
 def synthesize(outdir: Path, context: dict[str, Any]) -> Synthesized:
-    """`app.build` (cdk-nag included) as `cdk synth` runs it, minus bundling; findings from the report."""
+    """`app.build` (cdk-nag included) as `cdk synth` runs it, minus bundling, plus cfn-guard's Control
+    Tower rules; findings from the report."""
     app = build(new_app(outdir, context))
-    findings = synth_findings(app, outdir)
+    cdk.Validations.of(app).add_plugins(control_tower_checks())
+    report = synth_report(app, outdir)
     stacks = {child.node.id: child for child in app.node.children if isinstance(child, cdk.Stack)}
     templates = {name: json.loads((outdir / f"{name}.template.json").read_text()) for name in stacks}
-    return Synthesized(app, outdir, stacks, templates, findings)
+    findings = [(finding.rule, finding.path) for finding in report.findings]
+    return Synthesized(app, outdir, stacks, templates, findings, report.suppressed)
 
 
 @pytest.fixture(scope="module")
@@ -185,19 +196,24 @@ def reporter_role(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 # --- cdk-nag and cfn-lint ----------------------------------------------------------------------------
 
 
-def test_the_app_has_no_unacknowledged_cdk_nag_findings(same_account: Synthesized, cross_account: Synthesized) -> None:
+def test_the_app_has_no_unacknowledged_cdk_nag_or_control_tower_findings(
+    same_account: Synthesized, cross_account: Synthesized
+) -> None:
     assert same_account.findings == []
     assert cross_account.findings == []
     assert set(same_account.stacks) == {"OrgAccessReportCollector", "OrgAccessReportReporterRole"}
 
 
-def acknowledgements(stack: cdk.Stack) -> dict[str, dict[str, str]]:
+def acknowledgements(stack: cdk.Stack, plugin: str) -> dict[str, dict[str, str]]:
+    """{construct path: {acknowledged id: reason}} of one plugin's acknowledgements (ids `plugin::rule`)."""
     found: dict[str, dict[str, str]] = {}
     for construct in stack.node.find_all():
         for entry in construct.node.metadata:
             if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
-                found.setdefault(construct.node.path, {}).update(entry.data)
-    return found
+                found.setdefault(construct.node.path, {}).update(
+                    {rule: reason for rule, reason in entry.data.items() if rule.startswith(f"{plugin}::")}
+                )
+    return {path: rules for path, rules in found.items() if rules}
 
 
 def test_every_acknowledgement_accepts_a_real_finding_for_a_stated_reason(same_account: Synthesized) -> None:
@@ -210,7 +226,7 @@ def test_every_acknowledgement_accepts_a_real_finding_for_a_stated_reason(same_a
             for violation in AwsSolutionsChecks().validate_scope(stack).violations
             for resource in violation.violating_resources
         }
-        acknowledged = acknowledgements(stack)
+        acknowledged = acknowledgements(stack, PACK)
         assert raw, "cdk-nag raised nothing: the check did not run"
         for path, rules in acknowledged.items():
             for rule_id, reason in rules.items():
@@ -629,3 +645,126 @@ def test_the_asl_validator_catches_a_planted_defect(template: dict[str, Any], tm
     result = asl_validator(definition, tmp_path)
     assert result.returncode != 0
     assert "NoSuchState" in result.stdout + result.stderr
+
+
+# --- cfn-guard with the Control Tower rules: a template scanner independent of cdk-nag --------------------
+
+
+def guard_acknowledgements(app: cdk.App) -> dict[tuple[str, str], str]:
+    """{(guard rule, construct path): reason} of every Control Tower acknowledgement in `app`."""
+    return {
+        (rule.removeprefix(f"{GUARD}::"), path): reason
+        for stack in app.node.children
+        if isinstance(stack, cdk.Stack)
+        for path, rules in acknowledgements(stack, GUARD).items()
+        for rule, reason in rules.items()
+    }
+
+
+def guard_stale(app: cdk.App, suppressed: list[Finding]) -> set[tuple[str, str]]:
+    """Acknowledgements (rule, construct path) that accepted no finding of the Control Tower rules."""
+    used = {(finding.rule, finding.acknowledged_at) for finding in suppressed if finding.plugin == GUARD}
+    return set(guard_acknowledgements(app)) - used
+
+
+def test_every_control_tower_acknowledgement_accepts_one_finding_on_its_own_resource(
+    same_account: Synthesized, cross_account: Synthesized
+) -> None:
+    """Both modes' templates (the collector, the reporter role stack): each acknowledgement accepted a
+    finding (none is stale), on the resource of the construct it is written on and no other, for a
+    stated reason; and the rules did run (they had findings to accept)."""
+    for synthesized in (same_account, cross_account):
+        accepted = [finding for finding in synthesized.suppressed if finding.plugin == GUARD]
+        assert accepted, "the Control Tower rules reported nothing: the plugin did not run"
+        assert guard_stale(synthesized.app, synthesized.suppressed) == set()
+        for finding in accepted:
+            assert finding.path in (f"{finding.acknowledged_at}/Resource", finding.acknowledged_at), finding
+        for (rule, path), reason in guard_acknowledgements(synthesized.app).items():
+            assert len(reason) >= 40, f"{path}: {rule} needs a reason a reviewer can check"
+
+
+def test_the_hardening_the_control_tower_rules_asked_for(template: dict[str, Any]) -> None:
+    """Every log group is encrypted with the one logs key, whose policy admits CloudWatch Logs only for
+    log groups of this account and region; both keys rotate and refuse grants but by AWS services; the
+    access-log bucket is versioned."""
+    keys = of_type(template, "AWS::KMS::Key")
+    (logs_key,) = [lid for lid in keys if lid.startswith("LogsKey")]
+    log_groups = of_type(template, "AWS::Logs::LogGroup")
+    assert len(log_groups) == len(FUNCTIONS) + 1
+    assert {json.dumps(g["Properties"]["KmsKeyId"]) for g in log_groups.values()} == {
+        json.dumps({"Fn::GetAtt": [logs_key, "Arn"]})
+    }
+    (logs_service,) = [
+        s for s in keys[logs_key]["Properties"]["KeyPolicy"]["Statement"] if "Service" in s.get("Principal", {})
+    ]
+    assert render(logs_service["Principal"]["Service"]) == "logs.<AWS::Region>.amazonaws.com"
+    assert render(logs_service["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == (
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*"
+    )
+    assert "kms:CreateGrant" not in json.dumps(logs_service)
+    for key in keys.values():
+        assert key["Properties"]["EnableKeyRotation"] is True
+        (deny,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Effect"] == "Deny"]
+        assert (deny["Action"], deny["Principal"], deny["Resource"]) == ("kms:CreateGrant", {"AWS": "*"}, "*")
+        assert deny["Condition"] == {
+            "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}
+        }
+    (log_bucket,) = [r for lid, r in of_type(template, "AWS::S3::Bucket").items() if lid.startswith("StorageLogBucket")]
+    assert log_bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_a_retention_of_a_year_needs_no_acknowledgement() -> None:
+    stack = cdk.Stack(new_app(), "Retention")
+    short = encrypted_log_group(stack, "Short", retention=logs.RetentionDays.SIX_MONTHS)
+    year = encrypted_log_group(stack, "Year", retention=logs.RetentionDays.ONE_YEAR)
+    acknowledged = acknowledgements(stack, GUARD)
+    assert list(acknowledged.get(short.node.path, {})) == [f"{GUARD}::cloudwatch_log_group_retention_period_check"]
+    assert year.node.path not in acknowledged
+
+
+def test_the_control_tower_rules_catch_planted_defects_and_a_stale_acknowledgement(tmp_path: Path) -> None:
+    """Control: the hardening undone, one defect in each stack (the state machine's execution log
+    unencrypted, the alert key's grant restriction dropped, the access-log bucket unversioned, an
+    `"Action": "*"` policy on the reporter role in its own stack), and an acknowledgement where there is
+    no finding (the data bucket is versioned). Each is reported, and nothing else."""
+    app = build(new_app(tmp_path, {"collector": COLLECTOR, "reporter_stack": REPORTER_STACK}))
+    collector = app.node.find_child("OrgAccessReportCollector")
+    execution_logs = collector.node.find_child("Workflow").node.find_child("ExecutionLogs").node.default_child
+    assert isinstance(execution_logs, logs.CfnLogGroup)
+    execution_logs.add_property_deletion_override("KmsKeyId")
+    topic_key = collector.node.find_child("Alerting").node.find_child("TopicKey").node.default_child
+    assert isinstance(topic_key, kms.CfnKey)
+    policy = cdk.Stack.of(topic_key).resolve(topic_key.key_policy)
+    topic_key.add_property_override(
+        "KeyPolicy.Statement", [s for s in policy["Statement"] if s.get("Sid") != DENY_GRANTS_SID]
+    )
+    storage = collector.node.find_child("Storage")
+    log_bucket = storage.node.find_child("LogBucket").node.default_child
+    assert isinstance(log_bucket, s3.CfnBucket)
+    log_bucket.add_property_deletion_override("VersioningConfiguration")
+    acknowledge_guard(
+        storage.node.find_child("DataBucket"),
+        {"s3_bucket_versioning_enabled_check": "planted: the data bucket is versioned, so this accepts nothing"},
+    )
+    reporter = app.node.find_child("OrgAccessReportReporterRole").node.find_child("Reporter").node.find_child("Role")
+    assert isinstance(reporter, iam.Role)
+    reporter.add_to_principal_policy(iam.PolicyStatement(actions=["*"], resources=["*"]))
+    cdk.Validations.of(app).add_plugins(control_tower_checks())
+
+    report = synth_report(app, tmp_path)
+
+    assert {(f.rule, f.path) for f in report.findings if f.plugin == GUARD} == {
+        ("cloudwatch_log_group_encrypted_check", "OrgAccessReportCollector/Workflow/ExecutionLogs/Resource"),
+        ("kms_create_grant_aws_service_check", "OrgAccessReportCollector/Alerting/TopicKey/Resource"),
+        ("s3_bucket_versioning_enabled_check", "OrgAccessReportCollector/Storage/LogBucket/Resource"),
+        *(
+            (
+                f"iam_inline_policy_no_statements_with_{access}_check",
+                "OrgAccessReportReporterRole/Reporter/Role/DefaultPolicy/Resource",
+            )
+            for access in ("admin_access", "full_access")  # "*" on "*" is both
+        ),
+    }
+    assert guard_stale(app, report.suppressed) == {
+        ("s3_bucket_versioning_enabled_check", "OrgAccessReportCollector/Storage/DataBucket")
+    }

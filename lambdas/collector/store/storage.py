@@ -136,8 +136,11 @@ class BucketedParquetWriter:
             self._add(0, table)
             return
         ids = buckets_of(table, self.buckets)
-        for bucket in pc.unique(ids).to_pylist():
-            self._add(bucket, table.filter(pc.equal(ids, bucket)))
+        order = pc.sort_indices(ids)  # rows of a bucket together (a part holds few targets, often one)
+        table, offset = table.take(order), 0
+        for found in pc.value_counts(ids.take(order)).to_pylist():
+            self._add(found["values"], table.slice(offset, found["counts"]))
+            offset += found["counts"]
 
     def close(self) -> list[Path]:
         for bucket, writer in enumerate(self._writers):
