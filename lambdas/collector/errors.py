@@ -30,3 +30,14 @@ class AlertDeliveryError(CollectorError):
 
 class LimitsError(CollectorError):
     """The learned limits (the limits table) could not be read or written."""
+
+
+class StorageAccessError(CollectorError):
+    """S3 refused the collector a request on the data bucket (AccessDenied, or the bucket's KMS key): the
+    message names the operation, the object and the grants to check. Not transient: never retried."""
+
+
+class ReporterRoleDeniedError(ReportSessionError):
+    """STS refused to let the collector assume the reporter role (AccessDenied): its trust policy, the
+    ExternalId, or a policy above the caller says no. The message names the role, the caller and what to
+    check. Not transient (another name than `ReportSessionError`, which is retried): never retried."""

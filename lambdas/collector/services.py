@@ -22,6 +22,7 @@ from botocore.config import Config
 from lambdas.collector.collect.limits import DynamoLimitStore
 from lambdas.collector.collect.report_session import ReportSession
 from lambdas.collector.config import ReporterSettings
+from lambdas.collector.store.access import name_denials
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -48,7 +49,8 @@ class Services:
 
     @functools.cached_property
     def s3(self) -> S3Client:
-        return self.session.client("s3", config=STANDARD_RETRIES)
+        """S3, with its refusals named (`StorageAccessError`: the operation, the object, what to check)."""
+        return name_denials(self.session.client("s3", config=STANDARD_RETRIES))
 
     @functools.cached_property
     def sns(self) -> SNSClient:
