@@ -37,6 +37,7 @@ from unittest import mock
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from harness.clients import REGION, client, role_session_client
+from iam_report_emulator.trust import policy_principal
 from lambdas.collector.names import Function
 from lambdas.collector.services import services
 from lambdas.collector.settings import Location
@@ -230,24 +231,26 @@ def stand_up(template: Mapping[str, Any], reporter_role_arn: str) -> Deployment:
 
 
 def _create_reporter_role(properties: Mapping[str, Any], role_arn: str) -> None:
-    """The template's reporter role in moto as `role_arn` (in its account), with the template's inline
-    policies: the emulator evaluates them to decide whether a report job may make its Organizations
-    reads. A role of that name already there (one a test made) is left as it is."""
+    """The template's reporter role in moto as `role_arn` (in its account), with the template's trust
+    policy and inline policies: the emulator evaluates the trust policy when a function assumes the role
+    (`iam_report_emulator.sts_extension`), and the inline policies to decide whether a report job may make
+    its Organizations reads. A role of that name already there (one a test made) is left as it is.
+
+    The trust policy names the functions' execution roles (`Fn::GetAtt` of the template's roles). The
+    functions run here in-process with the harness's credentials, so each of those roles is the principal
+    those credentials are (moto's default principal of the collector's account): the template's
+    statements and conditions are evaluated as written, for the identity the functions have here."""
     account = role_arn.split(":")[4]
     path, _, name = role_arn.split(":", 5)[5].removeprefix("role/").rpartition("/")
     # The stack that creates the role runs in the role's account: its AWS::AccountId is that account.
     resolve = Resolver()
     resolve.refs["AWS::AccountId"] = account
-    # A session of a role acts in the role's account; moto lets any role be assumed, even one not yet made.
+    functions = policy_principal(client("sts").get_caller_identity()["Arn"])
+    for role in _attribute_owners(properties["AssumeRolePolicyDocument"]):
+        resolve.attributes[(role, "Arn")] = functions
+    trust = _deduplicated(_resolved(properties["AssumeRolePolicyDocument"], resolve))
+    # A session of a role acts in the role's account; a role moto does not hold yet may be assumed.
     iam = client("iam") if account == ACCOUNT else role_session_client("iam", role_arn, f"{NAME}-stand-up")
-    # moto evaluates no trust policy; the template's trusts the functions' roles, which one execution
-    # role stands in for here: trust the collector's account.
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
-        ],
-    }
     try:
         iam.create_role(RoleName=name, Path=f"/{path}/" if path else "/", AssumeRolePolicyDocument=json.dumps(trust))
     except iam.exceptions.EntityAlreadyExistsException:
@@ -255,6 +258,26 @@ def _create_reporter_role(properties: Mapping[str, Any], role_arn: str) -> None:
     for policy in properties.get("Policies", []):
         document = _resolved(policy["PolicyDocument"], resolve)
         iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document))
+
+
+def _attribute_owners(value: Any) -> set[str]:
+    """The logical ids whose attributes `value` (a policy document, say) references with `Fn::GetAtt`."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::GetAtt"}:
+            return {value["Fn::GetAtt"][0]}
+        return {owner for item in value.values() for owner in _attribute_owners(item)}
+    if isinstance(value, list):
+        return {owner for item in value for owner in _attribute_owners(item)}
+    return set()
+
+
+def _deduplicated(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with each statement's principals named once (several roles may have become one)."""
+    for statement in document.get("Statement", []):
+        for kind, names in statement.get("Principal", {}).items():
+            if isinstance(names, list):
+                statement["Principal"][kind] = list(dict.fromkeys(names))
+    return document
 
 
 def _resolved(value: Any, resolve: Resolver) -> Any:

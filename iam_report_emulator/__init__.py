@@ -3,9 +3,11 @@
 It adds `GenerateOrganizationsAccessReport` and `GetOrganizationsAccessReport` to moto's IAM, answered
 from moto's own Organizations (the tree, the SCPs attached along an entity path) and a seeded record of
 which account last used which service: validation as the botocore model constrains it, jobs that take
-time, the report-owner rule, the concurrent-job limit, throttling, pages and sort orders. It depends on
-moto and policy_sentry (services' actions; the list of services and their names are IAM's own,
-captured live in `data/`) only.
+time, the report-owner rule, the concurrent-job limit, throttling, pages and sort orders. Beside them, two
+things moto leaves out that the collector meets first: STS evaluates a role's trust policy on AssumeRole
+(`sts_extension`, `trust`), and Organizations throttles an account's calls (`organizations_extension`, at
+`ReportSettings.organizations_rate_limit`). It depends on moto and policy_sentry (services' actions; the
+list of services and their names are IAM's own, captured live in `data/`) only.
 
 In a test, under moto's `mock_aws`::
 

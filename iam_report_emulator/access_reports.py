@@ -1,6 +1,7 @@
 """Organizations access report jobs: what IAM's two report calls do, kept per management account.
 
-`AccessReportStore` holds the jobs, the emulator's settings, clock, throttler and activity record.
+`AccessReportStore` holds the jobs, the emulator's settings, clock, throttlers (the report calls', and the
+account's Organizations calls') and activity record.
 It knows nothing of HTTP: `iam_report_emulator.iam_extension` validates requests and calls it.
 """
 
@@ -33,7 +34,7 @@ from iam_report_emulator.organization import EntityPathError, EntityType, Organi
 from iam_report_emulator.reports_content import AccessDetail, build_details, sort_details
 from iam_report_emulator.scp import ActionSet, accessible_services, narrow_to_policy
 from iam_report_emulator.settings import TRACKING_DAYS, ReportSettings
-from iam_report_emulator.throttling import Throttler
+from iam_report_emulator.throttling import EVERY_OPERATION, Throttler
 
 _CONTENT_CACHE_JOBS = 256  # reports kept computed; others are recomputed on demand
 
@@ -86,6 +87,7 @@ class AccessReportStore:
         self.settings = ReportSettings()
         self.clock = EmulatorClock()
         self.throttler = Throttler(self.clock.now)
+        self.organizations_throttler = Throttler(self.clock.now)  # every Organizations call of the account
         self.activity = ActivityStore()
         self._admitted = 0  # report calls past the throttler: the service failure bursts count them
         self.service_failures = 0
@@ -100,8 +102,15 @@ class AccessReportStore:
     def configure(self, **changes: Any) -> ReportSettings:
         """Change some settings, keeping the rest (validated as a whole)."""
         with self._lock:
-            self.settings = replace(self.settings, **changes)
+            before, self.settings = self.settings, replace(self.settings, **changes)
+            limit = self.settings.organizations_rate_limit
+            if limit != before.organizations_rate_limit:
+                self.organizations_throttler.configure(limits={EVERY_OPERATION: limit} if limit else None)
             return self.settings
+
+    def admit_organizations(self, operation: str) -> bool:
+        """Count an Organizations call of this account; False: answer it `TooManyRequestsException`."""
+        return self.organizations_throttler.admit(operation)
 
     def admit(self, operation: str) -> None:
         if not self.throttler.admit(operation):

@@ -47,6 +47,15 @@ def add_organization_options(parser: argparse.ArgumentParser) -> None:
         "--throttle-rate", type=float, help="IAM report calls per second, both operations together (one token bucket)"
     )
     parser.add_argument("--throttle-failures", type=float, default=0.0, help="fraction of calls throttled")
+    parser.add_argument(
+        "--organizations-rate",
+        type=float,
+        help="Organizations calls per second of the management account, every operation together (one token "
+        "bucket; AWS publishes no rate): beyond it TooManyRequestsException",
+    )
+    parser.add_argument(
+        "--organizations-burst", type=float, help="the Organizations bucket's burst (default: one second's calls)"
+    )
     parser.add_argument("--short-pages", type=int, help="return at most this many items per page")
     parser.add_argument("--fail", action="append", default=[], metavar="PATH", help="entity path whose job fails")
     parser.add_argument(
@@ -81,6 +90,7 @@ def seed_and_configure(args: argparse.Namespace) -> OrganizationSpec:
         "short_page_items": args.short_pages,
         "failing_paths": frozenset(p.removesuffix("/") for p in args.fail),
         "principal_exempt_denies": args.principal_exempt_denies,
+        "organizations_rate_limit": organizations_rate_limit(args.organizations_rate, args.organizations_burst),
     }
     if args.job_seconds is not None:
         changes["job_seconds"] = args.job_seconds
@@ -91,6 +101,13 @@ def seed_and_configure(args: argparse.Namespace) -> OrganizationSpec:
         limits = {REPORT_OPERATIONS: limit}
     store.throttler.configure(limits=limits, failure_rate=args.throttle_failures, seed=args.seed)
     return spec
+
+
+def organizations_rate_limit(rate: float | None, burst: float | None) -> RateLimit | None:
+    """`--organizations-rate` and `--organizations-burst` as the setting (None: unthrottled)."""
+    if not rate:
+        return None
+    return RateLimit(rate=rate, burst=burst if burst is not None else max(1.0, rate))
 
 
 def describe_model(store_settings: ReportSettings) -> str:
@@ -144,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with EmulatorServer(host=args.host, port=args.port) as endpoint:
         spec = seed_and_configure(args)
         print_endpoint(endpoint, spec, sys.stdout)
-        sys.stdout.write(describe_model(store_for_account(spec.management_account_id).settings) + "\n")
+        settings = store_for_account(spec.management_account_id).settings
+        sys.stdout.write(describe_model(settings) + "\n")
+        if settings.organizations_rate_limit is not None:
+            limit = settings.organizations_rate_limit
+            sys.stdout.write(f"Organizations throttled at {limit.rate:g} calls/s (burst {limit.burst:g})\n")
         wait_until_stopped(sys.stdout)
     return 0

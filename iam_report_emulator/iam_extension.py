@@ -1,6 +1,7 @@
 """moto extension: IAM's GenerateOrganizationsAccessReport and GetOrganizationsAccessReport.
 
-`install()` registers both operations on moto's IAM responses; afterwards they work under
+`install()` registers both operations on moto's IAM responses (and the emulator's other extensions:
+trust policies evaluated on `sts:AssumeRole`, Organizations' throttle); afterwards they work under
 `mock_aws` and in moto's server mode. The state of each account lives on that account's moto IAM
 backend, so a fresh `mock_aws` (which resets the backends) starts clean. Requests are validated as
 the botocore model constrains them, and answered with IAM's error codes.
@@ -12,16 +13,18 @@ import re
 from typing import Any
 
 from moto.core.responses import ActionResult
-from moto.iam.models import IAMBackend, iam_backends
 from moto.iam.responses import IamResponse
 from moto.organizations.models import organizations_backends
 from moto.sts.models import sts_backends
 
-from iam_report_emulator.access_reports import AccessReportStore
+from iam_report_emulator import organizations_extension, sts_extension
 from iam_report_emulator.errors import AccessDenied, ServiceFailure, constraint_error
 from iam_report_emulator.permissions import missing_reads
 from iam_report_emulator.report_xml import get_report_response
 from iam_report_emulator.reports_content import DEFAULT_SORT_KEY, SORT_KEYS
+from iam_report_emulator.stores import report_store, store_for_account
+
+__all__ = ["REPORT_OPERATIONS", "install", "report_store", "store_for_account"]
 
 GENERATE = "GenerateOrganizationsAccessReport"
 GET = "GetOrganizationsAccessReport"
@@ -32,21 +35,6 @@ ENTITY_PATH_PATTERN = r"^o-[0-9a-z]{10,32}\/r-[0-9a-z]{4,32}[0-9a-z-\/]*"
 POLICY_ID_PATTERN = r"^p-[0-9a-zA-Z_]{8,128}$"
 MARKER_PATTERN = r"[\u0020-\u00FF]+"
 DEFAULT_MAX_ITEMS = 100
-
-_STATE_ATTRIBUTE = "organizations_access_reports"
-
-
-def report_store(backend: IAMBackend) -> AccessReportStore:
-    """The access-report state of one account, created on first use."""
-    store = backend.__dict__.get(_STATE_ATTRIBUTE)
-    if store is None:
-        store = backend.__dict__.setdefault(_STATE_ATTRIBUTE, AccessReportStore())
-    assert isinstance(store, AccessReportStore)
-    return store
-
-
-def store_for_account(account_id: str, partition: str = "aws") -> AccessReportStore:
-    return report_store(iam_backends[account_id][partition])
 
 
 def _require_length(field: str, value: str, low: int, high: int) -> None:
@@ -134,6 +122,9 @@ def get_organizations_access_report(self: IamResponse) -> str | tuple[str | byte
 
 
 def install() -> None:
-    """Register the two operations with moto (idempotent). Call before the first request."""
+    """Register the two operations with moto, with STS's trust policies and Organizations' throttle beside
+    them (idempotent). Call before the first request."""
     IamResponse.generate_organizations_access_report = generate_organizations_access_report  # type: ignore[attr-defined]
     IamResponse.get_organizations_access_report = get_organizations_access_report  # type: ignore[attr-defined]
+    sts_extension.install()
+    organizations_extension.install()

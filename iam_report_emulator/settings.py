@@ -1,4 +1,5 @@
-"""How the emulated IAM report jobs behave: the IAM model, the time scale, and test hooks."""
+"""How the emulated IAM report jobs behave: the IAM model, the time scale, and test hooks; and how fast the
+account's Organizations reads may go."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 
 from iam_report_emulator.iam_model import OBSERVED, IamModel
 from iam_report_emulator.scp import DEFAULT_PRINCIPAL_EXEMPT_DENIES, PRINCIPAL_EXEMPT_DENIES, PrincipalExemptDenies
+from iam_report_emulator.throttling import RateLimit
 
 TRACKING_DAYS = 400
 
@@ -28,6 +30,10 @@ class ReportSettings:
     stuck_paths: frozenset[str] = frozenset()
     # Fault injection: (every, burst): after each `every` report calls, the next `burst` answer ServiceFailure (500).
     service_failure_bursts: tuple[int, int] | None = None
+    # Fault injection: Organizations throttles per account (AWS documents that, not the rate): every
+    # Organizations call of this account takes a token from one bucket of this rate and burst, and one
+    # that finds none is answered `TooManyRequestsException` (400). None: Organizations never throttles.
+    organizations_rate_limit: RateLimit | None = None
     # Display names that differ from the catalog's (IAM's report names are not always the
     # Service Authorization Reference's titles).
     service_names: dict[str, str] = field(default_factory=dict)

@@ -2,8 +2,10 @@
 
 IAM rate-limits its APIs with token buckets that callers cannot raise (AWS does not publish the
 rates). The emulator reproduces that per operation, or for a group of operations sharing one bucket
-(rate and burst), and can also fail a fixed fraction of calls at random, answering the `Throttling`
-error code that botocore's `standard` and `adaptive` retry modes recognise.
+(rate and burst), or every operation of a service in one bucket (`EVERY_OPERATION`), and can also fail a
+fixed fraction of calls at random. The caller answers a refused call with the service's throttling code
+(IAM's `Throttling`, Organizations' `TooManyRequestsException`), which botocore's `standard` and `adaptive`
+retry modes recognise.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+
+# The key of a limit every operation without a limit of its own shares (one bucket for the service).
+EVERY_OPERATION = "*"
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,8 @@ class Throttler:
         failure_rate: float = 0.0,
         seed: int = 0,
     ) -> None:
-        """`limits` by operation name, or by a tuple of names that share one bucket."""
+        """`limits` by operation name, or by a tuple of names that share one bucket; `EVERY_OPERATION`: one
+        bucket for every operation that has no limit of its own."""
         if not 0.0 <= failure_rate < 1.0:
             raise ValueError(f"failure_rate must be in [0, 1), got {failure_rate}")
         by_operation: dict[str, tuple[tuple[str, ...], RateLimit]] = {}
@@ -95,7 +101,7 @@ class Throttler:
     def _admit_locked(self, operation: str) -> bool:
         if self._failure_rate and self._random.random() < self._failure_rate:
             return False
-        found = self._limits.get(operation)
+        found = self._limits.get(operation) or self._limits.get(EVERY_OPERATION)
         if found is None:
             return True
         group, limit = found

@@ -24,7 +24,9 @@ from lambdas.collector.settings import LOG_RETENTION, environment
 # What each function does, its memory (MB) and timeout (minutes); its environment derives from its
 # settings model (`lambdas.collector.config.BY_FUNCTION`).
 _FUNCTIONS: dict[Function, tuple[str, int, int]] = {
-    Function.DISCOVER: ("Walks the organization and writes the run's manifest of target batches", 512, 10),
+    # 15 minutes: a 10,000-account walk fits while Organizations answers 4.3 calls/s or more (its rate is not
+    # published; `tests/integration/test_fault_org_throttle.py`)
+    Function.DISCOVER: ("Walks the organization and writes the run's manifest of target batches", 512, 15),
     Function.GENERATE: ("Starts the report jobs of a batch", 512, 10),
     Function.POLL: ("Polls a batch's report jobs and writes completed first pages", 512, 10),
     Function.FETCH: ("Follows the markers of truncated reports", 1024, 15),

@@ -4,6 +4,7 @@ endpoint with plain boto3, as `aws stepfunctions start-execution` starts it (no 
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
+import pyarrow.parquet as pq
 import pytest
 
 from harness import cli
@@ -32,7 +34,14 @@ def run_through_the_endpoint(url: str, state_machine_arn: str) -> dict[str, Any]
     (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if "-data-" in b["Name"]]
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
     keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-    return {"run_id": arn.rsplit(":", 1)[-1], "description": description, "keys": keys}
+    # whose rows the day's report_jobs file holds (a rerun writes the day's files under the same keys)
+    jobs = [k for k in keys if re.search(r"report_jobs/dt=[^/]+/part-\d{5}-of-\d{5}\.parquet$", k)]
+    runs = {
+        run
+        for k in jobs
+        for run in pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))["run_id"].to_pylist()
+    }
+    return {"run_id": arn.rsplit(":", 1)[-1], "description": description, "keys": keys, "job_runs": runs}
 
 
 def test_an_execution_started_through_a_kept_running_demos_endpoint_runs_the_real_functions(
@@ -64,5 +73,6 @@ def test_an_execution_started_through_a_kept_running_demos_endpoint_runs_the_rea
     assert second["description"]["status"] == "SUCCEEDED", second["description"].get("cause")
     assert any(f"runs/{run_id}/parts/report_jobs/" in key for key in keys), keys
     for dataset in ("access_details", "report_jobs"):
-        assert any(re.search(rf"{dataset}/dt=[^/]+/{run_id}-\d+\.parquet$", key) for key in keys), keys
+        assert any(re.search(rf"{dataset}/dt=[^/]+/part-\d{{5}}-of-\d{{5}}\.parquet$", key) for key in keys), keys
+    assert run_id in second["job_runs"]  # the day's report_jobs is the second run's (roots and OUs at least)
     assert run_id in (tmp_path / cli.KEPT_RUNNING_LOG).read_text()  # the functions' own logs

@@ -21,7 +21,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.collector.errors import ReportSessionError
+from lambdas.collector.errors import ReporterRoleDeniedError, ReportSessionError
 
 if TYPE_CHECKING:  # the boto3 stubs are a development dependency, never bundled
     from mypy_boto3_iam import IAMClient
@@ -41,6 +41,16 @@ REPORT_RETRIES = Config(retries={"mode": "adaptive", "total_max_attempts": 12}, 
 THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
 
 _Client = TypeVar("_Client", bound=BaseClient)
+
+
+def policy_principal(caller_arn: str) -> str:
+    """The ARN a trust policy names a caller by: an assumed-role session's role, a user as IAM writes it."""
+    prefix, _, resource = caller_arn.partition(":sts::")
+    if not resource:
+        return caller_arn
+    account, _, name = resource.partition(":")
+    role = name.split("/")[1] if name.startswith("assumed-role/") else None
+    return f"{prefix}:iam::{account}:{f'role/{role}' if role else name}"
 
 
 def session_name(run_id: str) -> str:
@@ -120,7 +130,11 @@ class ReportSession:
             request["ExternalId"] = self.external_id
         try:
             credentials = self.sts.assume_role(**request)["Credentials"]
-        except (ClientError, BotoCoreError) as error:
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "AccessDenied":
+                raise ReporterRoleDeniedError(self._denied(error)) from error
+            raise ReportSessionError(f"cannot assume the reporter role {self.role_arn}: {error}") from error
+        except BotoCoreError as error:
             raise ReportSessionError(f"cannot assume the reporter role {self.role_arn}: {error}") from error
         session = boto3.Session(
             aws_access_key_id=credentials["AccessKeyId"],
@@ -130,3 +144,23 @@ class ReportSession:
         expires = credentials["Expiration"]
         self._assumed = {name: _Assumed(session, expires if expires.tzinfo else expires.replace(tzinfo=UTC))}
         return self._assumed[name]
+
+    def _denied(self, error: ClientError) -> str:
+        """What STS said, who asked, and what to check: retrying cannot change a trust decision."""
+        try:
+            caller = self.sts.get_caller_identity()["Arn"]
+        except (ClientError, BotoCoreError):
+            caller = "this function's execution role"
+        sent = "an ExternalId (setting external_id)" if self.external_id else "no ExternalId (external_id unset)"
+        principal = policy_principal(caller)
+        return (
+            f"cannot assume the reporter role {self.role_arn} as {caller}: STS answered AccessDenied "
+            f"({error.response['Error'].get('Message', '')}). This call sent {sent}. Check: "
+            f"1. the role's trust policy names the collector's account or {principal}; "
+            "2. external_id equals the trust policy's sts:ExternalId (both unset when the role is in the "
+            "collector's stack); "
+            "3. reporter_role_arn names the role the reporter stack deployed in the organization's management "
+            "account (make deploy-reporter); "
+            f"4. no SCP or permissions boundary denies {principal} sts:AssumeRole. "
+            "Not retried: retrying does not change a trust decision."
+        )
