@@ -88,7 +88,10 @@ class CollectorStack(cdk.Stack):
             function.add_to_role_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[reporter_arn]))
             storage.grant_scratch_write(functions.roles[name])
             limits.grant_learn(functions.roles[name])  # discover too: it measures the job cap before the lanes
+        for name in (Function.GENERATE, Function.POLL, Function.FETCH):
+            storage.grant_scratch_resume(functions.roles[name])
         functions["discover"].add_environment("DATA_BUCKET", storage.data_bucket.bucket_name)
+        storage.grant_snapshot_read(functions.roles["discover"])  # the plan reads the latest days' report_jobs
         storage.grant_snapshot_write(functions.roles["finalize"])
         storage.grant_snapshot_write(functions.roles["recommend"])  # its partition and the day's JSON files
         storage.grant_snapshot_write(functions.roles["report"])  # the page and the day's unused_summary

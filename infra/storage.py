@@ -112,6 +112,13 @@ class Storage(Construct):
         """Put the run's scratch objects (manifest, parts): all discover and the batch stages write."""
         self._grant(role, self.data_bucket.grant_put, f"{Layout(self.data_prefix).scratch}*", _PUT_ACTIONS)
 
+    def grant_scratch_resume(self, role: iam.IRole) -> None:
+        """Read, list and delete the run's scratch: a retried batch stage reads its checkpoint (a missing one is
+        a 404 only with s3:ListBucket, else a 403) and deletes the parts written after it."""
+        pattern = f"{Layout(self.data_prefix).scratch}*"
+        self._grant(role, self.data_bucket.grant_read, pattern, _READ_ACTIONS)
+        self._grant(role, self.data_bucket.grant_delete, pattern, _DELETE_ACTIONS)
+
     def grant_snapshot_read(self, role: iam.IRole) -> None:
         """Read and list the data under the prefix: the alert reads the day's and the previous snapshot."""
         self._grant(role, self.data_bucket.grant_read, f"{self.data_prefix}*", _READ_ACTIONS)

@@ -57,6 +57,11 @@ LAMBDA_SERVICE_ERRORS = [
 ]
 # The handlers' own transient errors, retried by name.
 TRANSIENT_ERRORS = ["ReportSessionError", "AlertDeliveryError"]
+# An invocation killed by Lambda: its timeout, or its runtime crashing or running out of memory (named
+# so by the optimized integration; `Lambda.Unknown` where Step Functions cannot read the function's
+# error). Retried on the batch stages only: a retry resumes from the killed attempt's checkpoint
+# (`lambdas.collector.store.parts`), so it re-reads nothing written and never writes a row twice.
+KILLED_ERRORS = ["Sandbox.Timedout", "Runtime.ExitError", "Runtime.OutOfMemory", "Lambda.Unknown"]
 
 
 def _invoke(
@@ -277,6 +282,14 @@ class Workflow(Construct):
             _invoke(self, name, functions[name.lower()], sfn.TaskInput.from_json_path_at("$"), output_path="$.Payload")
             for name in ("Generate", "Poll", "Fetch")
         )
+        for task in (generate, poll, fetch):
+            task.add_retry(
+                errors=KILLED_ERRORS,
+                interval=cdk.Duration.seconds(5),
+                max_attempts=3,
+                backoff_rate=2,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
         wait = sfn.Wait(self, "WaitForReports", time=sfn.WaitTime.seconds_path("$.wait_seconds"))
         progress = (
             sfn.Choice(self, "BatchProgress")

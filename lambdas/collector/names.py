@@ -7,6 +7,8 @@ import it at synth time and the functions at run time, and the two can never dis
     {prefix}runs/{run_id}/plan.json                             discover: every target, planned or deferred
     {prefix}runs/{run_id}/parts/{dataset}/batch=NNNNN/{stage}-RRRR.parquet
                                                                generate/poll/fetch: scratch parts
+    {prefix}runs/{run_id}/checkpoints/batch=NNNNN/{stage}-RRRR.json
+                                                               generate/poll/fetch: where a retry resumes
     {prefix}runs/{run_id}/organization.json                     discover: the tree, join dates, attached SCPs
     {prefix}{dataset}/dt=YYYY-MM-DD/part-BBBBB-of-NNNNN.parquet finalize: the day's snapshot, a target
                                                                always in the same file (its bucket)
@@ -124,6 +126,11 @@ class Layout:
 
     def part(self, run_id: str, dataset: DatasetName, batch: int, stage: str, round_: int) -> str:
         return f"{self.parts(run_id, dataset)}batch={batch:05d}/{stage}-{round_:04d}.parquet"
+
+    def checkpoint(self, run_id: str, batch: int, stage: str, round_: int) -> str:
+        """What a stage invocation has written so far (`lambdas.collector.store.parts.Checkpoint`): a retry
+        of the invocation resumes from it."""
+        return f"{self.run(run_id)}checkpoints/batch={batch:05d}/{stage}-{round_:04d}.json"
 
     def dataset(self, dataset: DatasetName) -> str:
         return f"{self.prefix}{dataset.name}/"

@@ -1,5 +1,6 @@
-"""What generate, poll and fetch share: the run's reporter session and budget around the stage's work,
-then what they report after it: metrics, one log line, the payload."""
+"""What generate, poll and fetch share: the checkpoint an earlier attempt left (a retry resumes from it),
+the run's reporter session and budget around the stage's work, then what they report after it:
+metrics, one log line, the payload."""
 
 from __future__ import annotations
 
@@ -16,21 +17,26 @@ from lambdas.collector.models import BatchState, JobStatus, RunContext
 from lambdas.collector.names import Metric
 from lambdas.collector.observability import count, logger
 from lambdas.collector.services import Services, services
+from lambdas.collector.store.parts import Checkpoint, Parts, resume
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
 
-# start_batch, poll_batch, fetch_batch: (state, iam, s3, budget) -> what the invocation did
-Stage = Callable[[BatchState, "IAMClient", "S3Client", Budget], StageResult]
+# start_batch, poll_batch, fetch_batch: (state, iam, s3, budget, checkpoint) -> what the invocation did
+Stage = Callable[[BatchState, "IAMClient", "S3Client", Budget, Checkpoint | None], StageResult]
 
 
 def run_stage(name: str, work: Stage, state: BatchState, context: LambdaContext) -> dict[str, Any]:
-    """One invocation of a reporting stage: settings, the run's reporter session, the budget, the
-    work, and its report (throttles counted over this invocation)."""
+    """One invocation of a reporting stage: settings, the checkpoint of an earlier attempt (a retry
+    goes on from it, or answers the output of one that had ended), the run's reporter session, the
+    budget, the work, and its report (throttles counted over this invocation)."""
     settings = load(ReporterSettings)
     logger.set_correlation_id(state.run.run_id)
     aws = services()
+    checkpoint = resume(aws.s3, Parts.of(state, name))
+    if checkpoint is not None and checkpoint.done:
+        return finish(name, StageResult(checkpoint.state, resumed=checkpoint.parts, replayed=True), 0)
     reporter = aws.reporter(settings)
     throttles = reporter.throttles.count
     iam = reporter.iam(state.run.run_id)
@@ -42,7 +48,7 @@ def run_stage(name: str, work: Stage, state: BatchState, context: LambdaContext)
         clock=aws.clock,
         throttle_count=lambda: reporter.throttles.count,
     )
-    result = work(state, iam, aws.s3, budget(state.run, settings, context, aws, limits))
+    result = work(state, iam, aws.s3, budget(state.run, settings, context, aws, limits), checkpoint)
     return finish(name, result, reporter.throttles.count - throttles)
 
 
@@ -87,6 +93,9 @@ def finish(stage: str, result: StageResult, throttles: int) -> dict[str, Any]:
             "wait_seconds": result.state.wait_seconds,
             "write_cpu_seconds": round(result.write_seconds, 4),
             "paced_seconds": round(result.paced_seconds, 3),
+            # A retry: the parts its killed attempt had written, not read again (and whether it had ended).
+            "resumed_after_parts": result.resumed,
+            "replayed": result.replayed,
         },
     )
     return payload

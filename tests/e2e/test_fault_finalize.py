@@ -23,6 +23,7 @@ from lambdas.collector.names import Function, Layout
 from lambdas.collector.store import snapshot as snapshot_module
 from lambdas.collector.store.schema import ACCESS_DETAILS, DATASETS
 from lambdas.collector.store.storage import bucket_of, list_keys
+from lambdas.collector.store.storage import upload_file as real_upload
 from tests.e2e.conftest import FAST, Collector, move_back_one_day
 from tests.helpers import organization_targets
 
@@ -78,7 +79,6 @@ def test_finalize_dying_between_uploads_never_shows_a_target_twice_and_the_next_
 
     # When a full rerun's finalize dies after uploading 3 of its files
     uploads: list[str] = []
-    real_upload = snapshot_module.upload_file
 
     def upload(s3: Any, bucket: str, key: str, path: Any) -> None:
         if len(uploads) == 3:

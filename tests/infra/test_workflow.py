@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
-from infra.workflow import LAMBDA_SERVICE_ERRORS, Workflow
+from infra.workflow import KILLED_ERRORS, LAMBDA_SERVICE_ERRORS, Workflow
 from lambdas.collector.names import Function
 from lambdas.collector.settings import Pace, Selection
 from tests.infra.synth import render
@@ -183,3 +183,25 @@ def test_a_run_of_the_largest_budget_ends_by_its_deadline_not_by_the_state_machi
     assert definition["TimeoutSeconds"] >= last_job_given_up + 3600
     # and the default budget leaves the next daily run its start
     assert Selection().run_budget_seconds + pace.poll_max_attempts * pace.poll_max_wait_seconds < 86_400
+
+
+def test_a_killed_batch_stage_is_retried_with_jitter_a_bounded_number_of_times(definition: dict[str, Any]) -> None:
+    # Issue 17, case 1: Lambda's timeout, a crash or running out of memory kills generate, poll or fetch;
+    # the retry resumes from the killed attempt's checkpoint.
+    states = definition["States"]["CollectBatches"]["ItemProcessor"]["States"]
+    for name in ("Generate", "Poll", "Fetch"):
+        killed = [retry for retry in states[name]["Retry"] if "Sandbox.Timedout" in retry["ErrorEquals"]]
+        assert killed == [
+            {
+                "ErrorEquals": KILLED_ERRORS,
+                "IntervalSeconds": 5,
+                "MaxAttempts": 3,
+                "BackoffRate": 2,
+                "JitterStrategy": "FULL",
+            }
+        ]
+        assert {"Runtime.ExitError", "Runtime.OutOfMemory"} <= set(KILLED_ERRORS)
+        # Not the service errors' retrier: a killed attempt has its own, smaller bound.
+        assert states[name]["Retry"][0]["ErrorEquals"] == LAMBDA_SERVICE_ERRORS
+    for name in ("Discover", "Finalize", "Alert"):  # not resumable: a kill there fails the run as before
+        assert all("Sandbox.Timedout" not in retry["ErrorEquals"] for retry in definition["States"][name]["Retry"])

@@ -2,7 +2,10 @@
 
 A batch's state travels through the state machine as `BatchState`: only its unfinished jobs, with
 job ids, counts and markers. Everything read from IAM is written to S3 by the stage that read it
-(`PartWriter`): access rows and the records of jobs that finished.
+(`PartWriter`): access rows and the records of jobs that finished, a part at a time, each followed by
+the invocation's checkpoint (the batch as its parts hold it; a job id too, as soon as IAM gives it).
+A retry of an invocation that was killed resumes from that checkpoint (`store.parts.resume`): what
+its parts hold is not read again, and a job it started is not started again.
 
 - generate and poll do the same work, one paced IAM call at a time: start the next job while the
   learned limits shared by every lane grant one (`SharedLimits`: the job cap IAM has admitted, and
@@ -28,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lambdas.collector.collect.latency import Latency
 from lambdas.collector.collect.limits import Grant, SharedLimits
@@ -45,7 +48,7 @@ from lambdas.collector.collect.report_api import (
 )
 from lambdas.collector.models import BatchState, Job, JobStatus, RunContext
 from lambdas.collector.store.normalize import JobContext
-from lambdas.collector.store.parts import PartWriter
+from lambdas.collector.store.parts import Checkpoint, Parts, PartWriter
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -69,18 +72,33 @@ class StageResult:
     parts: list[str] = field(default_factory=list)
     write_seconds: float = 0.0  # CPU time spent turning pages into columns and writing Parquet
     paced_seconds: float = 0.0  # slept to keep to the batch's share of the call rate
+    resumed: int | None = None  # a retry: the parts an earlier, killed attempt had written (its checkpoint)
+    replayed: bool = False  # a retry of an invocation that had ended: its output, answered again
 
 
 class Invocation:
-    """One stage invocation on a batch: its IAM calls, latency, output and result."""
+    """One stage invocation on a batch: its IAM calls, latency, output and result. With a `checkpoint`
+    (a retry of an attempt that was killed), it goes on from the batch the checkpoint holds."""
 
-    def __init__(self, state: BatchState, iam: IAMClient, s3: S3Client, stage: str, budget: Budget) -> None:
+    def __init__(
+        self,
+        state: BatchState,
+        iam: IAMClient,
+        s3: S3Client,
+        stage: str,
+        budget: Budget,
+        *,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        where = Parts.of(state, stage)
+        state = checkpoint.state if checkpoint else state
         self.state, self.budget, self.limits = state, budget, budget.limits
         self.api = ReportApi(iam, budget.pacer, budget.limits)
         self.latency = Latency(state.latency_by_kind, state.run.polling, budget.clock, state.latency_samples)
         self.latency.seed(budget.limits.latency, budget.limits.slowest)
-        self.parts = PartWriter(s3, state.run, state.batch, stage, state.round + 1)
-        self.result = StageResult(state)
+        self.parts = PartWriter(s3, where, checkpoint.parts if checkpoint else 0)
+        self.result = StageResult(state, resumed=checkpoint.parts if checkpoint else None)
+        self.written = state  # the batch as the parts written so far hold it (what a retry resumes from)
 
     @property
     def run(self) -> RunContext:
@@ -96,6 +114,7 @@ class Invocation:
         job, outcome = start_job(self.api, self.limits, job, grant, self.budget.clock)
         if isinstance(outcome, Started):
             self.result.started += 1
+            self._save_started(job)
         elif isinstance(outcome, NotNow) and outcome.refused:
             self.result.refused += 1
         elif isinstance(outcome, Rejected):
@@ -188,24 +207,41 @@ class Invocation:
         deadline = self.run.deadline.isoformat() if self.run.deadline else "?"
         self.finish(job, JobStatus.DEFERRED, "RunBudgetSpent", f"not started before the run's deadline {deadline}")
 
+    def _save_started(self, job: Job) -> None:
+        """IAM gave a job its id: into the checkpoint at once, so a retry reads that job rather than
+        starting another (the job has nothing in the parts yet)."""
+        jobs = [job if held.target.key == job.target.key else held for held in self.written.jobs]
+        self.written = self.written.model_copy(update={"jobs": jobs})
+        self.parts.save(self.written)
+
+    def checkpoint(self, jobs: list[Job]) -> None:
+        """Called where `jobs` is the batch's every job in flight: once a part's worth of rows is
+        buffered, write them, the records of the jobs finished since, and the checkpoint."""
+        if self.parts.full:
+            self.parts.flush()
+            self.written = self._batch(jobs)
+            self.parts.save(self.written)
+
+    def _batch(self, jobs: list[Job], **update: Any) -> BatchState:
+        """The batch with `jobs` in flight, every finished one counted, and what its jobs have taught."""
+        return self.state.model_copy(
+            update={
+                "jobs": [job for job in jobs if job.status in IN_FLIGHT],
+                "finished": self.state.finished + sum(self.result.finished.values()),
+                "latency_by_kind": self.latency.by_kind,
+                "latency_samples": self.latency.samples,
+                **update,
+            }
+        )
+
     def close(self, jobs: list[Job], polls: int) -> StageResult:
         self.limits.idle()  # the batch goes back to the state machine: the other lanes share the rate
-        self.result.parts = self.parts.close()
+        output = self._batch(jobs, round=self.state.round + 1, polls=polls, wait_seconds=self.latency.next_wait(jobs))
+        self.result.parts = self.parts.close(output)
         self.result.write_seconds = self.parts.cpu_seconds
         self.result.paced_seconds = self.budget.pacer.slept
         self.result.iam_calls = self.api.calls
-        finished = sum(self.result.finished.values())
-        self.result.state = self.state.model_copy(
-            update={
-                "round": self.state.round + 1,
-                "polls": polls,
-                "jobs": [job for job in jobs if job.status in IN_FLIGHT],
-                "finished": self.state.finished + finished,
-                "wait_seconds": self.latency.next_wait(jobs),
-                "latency_by_kind": self.latency.by_kind,
-                "latency_samples": self.latency.samples,
-            }
-        )
+        self.result.state = output
         return self.result
 
 
@@ -232,16 +268,20 @@ def start_job(
     return job, outcome
 
 
-def start_batch(state: BatchState, iam: IAMClient, s3: S3Client, budget: Budget) -> StageResult:
+def start_batch(
+    state: BatchState, iam: IAMClient, s3: S3Client, budget: Budget, checkpoint: Checkpoint | None = None
+) -> StageResult:
     """generate: start the batch's jobs, and read each as it comes due in between."""
-    invocation = Invocation(state, iam, s3, "generate", budget)
-    return invocation.close(_advance(invocation, state.jobs), polls=0)
+    invocation = Invocation(state, iam, s3, "generate", budget, checkpoint=checkpoint)
+    return invocation.close(_advance(invocation, invocation.state.jobs), polls=0)
 
 
-def poll_batch(state: BatchState, iam: IAMClient, s3: S3Client, budget: Budget) -> StageResult:
+def poll_batch(
+    state: BatchState, iam: IAMClient, s3: S3Client, budget: Budget, checkpoint: Checkpoint | None = None
+) -> StageResult:
     """wait-and-poll: after a Wait, the same work: start what IAM has not admitted, read what is due."""
-    invocation = Invocation(state, iam, s3, "poll", budget)
-    return invocation.close(_advance(invocation, state.jobs), polls=state.polls + 1)
+    invocation = Invocation(state, iam, s3, "poll", budget, checkpoint=checkpoint)
+    return invocation.close(_advance(invocation, invocation.state.jobs), polls=invocation.state.polls + 1)
 
 
 def _advance(invocation: Invocation, jobs: list[Job]) -> list[Job]:
@@ -261,6 +301,7 @@ def _advance(invocation: Invocation, jobs: list[Job]) -> list[Job]:
     capacity = True  # False after no grant or IAM's "not now" to a start, until one of our jobs finishes
     slot_waits = 0  # waits in this invocation for a slot other lanes hold
     while jobs and not invocation.budget.out_of_time:
+        invocation.checkpoint(jobs)
         running = [i for i, job in enumerate(jobs) if job.status is JobStatus.IN_PROGRESS]
         waiting = next((i for i, job in enumerate(jobs) if job.status is JobStatus.NOT_STARTED), None)
         if waiting is not None and capacity and not invocation.past_deadline:
@@ -357,17 +398,19 @@ def _count_unadmitted(invocation: Invocation, jobs: list[Job]) -> list[Job]:
     return out
 
 
-def fetch_batch(state: BatchState, iam: IAMClient, s3: S3Client, budget: Budget) -> StageResult:
+def fetch_batch(
+    state: BatchState, iam: IAMClient, s3: S3Client, budget: Budget, checkpoint: Checkpoint | None = None
+) -> StageResult:
     """fetch: follow each truncated job's markers to its last page."""
-    invocation = Invocation(state, iam, s3, "fetch", budget)
-    out: list[Job] = []
-    for job in state.jobs:
+    invocation = Invocation(state, iam, s3, "fetch", budget, checkpoint=checkpoint)
+    jobs = list(invocation.state.jobs)
+    for n, job in enumerate(jobs):
         while job.status is JobStatus.TRUNCATED and not budget.out_of_time:
+            invocation.checkpoint(jobs)
             job, read = invocation.read(job)
-            if isinstance(read, NotNow):
-                break  # the marker is kept and the state machine loops back to fetch
             if isinstance(read, Rejected | Failed):
                 job = job.model_copy(update={"status": JobStatus.FAILED, "marker": None})
-        if job.status in IN_FLIGHT:
-            out.append(job)
-    return invocation.close(out, polls=state.polls)
+            jobs[n] = job
+            if isinstance(read, NotNow):
+                break  # the marker is kept and the state machine loops back to fetch
+    return invocation.close(jobs, polls=invocation.state.polls)
