@@ -59,8 +59,9 @@ LAMBDA_SERVICE_ERRORS = [
 TRANSIENT_ERRORS = ["ReportSessionError", "AlertDeliveryError"]
 # An invocation killed by Lambda: its timeout, or its runtime crashing or running out of memory (named
 # so by the optimized integration; `Lambda.Unknown` where Step Functions cannot read the function's
-# error). Retried on the batch stages only: a retry resumes from the killed attempt's checkpoint
-# (`lambdas.collector.store.parts`), so it re-reads nothing written and never writes a row twice.
+# error). Retried on the batch stages, where a retry resumes from the killed attempt's checkpoint
+# (`lambdas.collector.store.parts`), so it re-reads nothing written and never writes a row twice, and on
+# finalize, which writes fixed keys only after reading everything (`lambdas.collector.store.snapshot`).
 KILLED_ERRORS = ["Sandbox.Timedout", "Runtime.ExitError", "Runtime.OutOfMemory", "Lambda.Unknown"]
 
 
@@ -93,6 +94,17 @@ def _invoke(
     )
     task.add_retry(errors=TRANSIENT_ERRORS, interval=cdk.Duration.seconds(5), max_attempts=3, backoff_rate=2)
     return task
+
+
+def _retry_killed(task: tasks.LambdaInvoke) -> None:
+    """Retry an invocation Lambda killed: for a stage a retry resumes (batch stages) or redoes (finalize)."""
+    task.add_retry(
+        errors=KILLED_ERRORS,
+        interval=cdk.Duration.seconds(5),
+        max_attempts=3,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
 
 
 class Workflow(Construct):
@@ -148,6 +160,7 @@ class Workflow(Construct):
             result_selector={"summary.$": "$.Payload"},
             result_path="$.finalize",
         )
+        _retry_killed(finalize)  # nothing reaches S3 before all is read, and every file's key is fixed
         recommend = _invoke(
             self,
             "Recommend",
@@ -283,13 +296,7 @@ class Workflow(Construct):
             for name in ("Generate", "Poll", "Fetch")
         )
         for task in (generate, poll, fetch):
-            task.add_retry(
-                errors=KILLED_ERRORS,
-                interval=cdk.Duration.seconds(5),
-                max_attempts=3,
-                backoff_rate=2,
-                jitter_strategy=sfn.JitterType.FULL,
-            )
+            _retry_killed(task)
         wait = sfn.Wait(self, "WaitForReports", time=sfn.WaitTime.seconds_path("$.wait_seconds"))
         progress = (
             sfn.Choice(self, "BatchProgress")

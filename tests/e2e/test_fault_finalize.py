@@ -116,3 +116,41 @@ def test_finalize_dying_between_uploads_never_shows_a_target_twice_and_the_next_
     assert len(after["report_jobs"]) == organization_targets(demo_org)
     assert list_keys(s3, deployment.bucket, layout.partition(ACCESS_DETAILS, dt)) == access_files
     assert etags(s3, deployment.bucket, layout, yesterday) == yesterday_files
+
+
+Timedout: type[Exception] = type("Sandbox.Timedout", (Exception,), {"__doc__": "Lambda's timeout"})
+
+
+def test_finalize_killed_by_its_timeout_mid_upload_is_retried_and_the_day_ends_complete(
+    collector: Collector, demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3, deployment = client("s3"), collector.deployment
+    layout = Layout(deployment.data_prefix)
+    finalize = next(f for f in deployment.functions.values() if f.stage == Function.FINALIZE)
+    finalize.environment["ROWS_PER_FILE"] = "1000"
+    first = collector.run()
+    assert first.status == "SUCCEEDED", first.cause
+    dt = collector.tables()["report_jobs"]["collected_at"][0].as_py().date().isoformat()
+    access_files = list_keys(s3, deployment.bucket, layout.partition(ACCESS_DETAILS, dt))
+    # When a full rerun's finalize is killed by Lambda's timeout after 2 uploads, once
+    uploads: list[str] = []
+
+    def upload(s3: Any, bucket: str, key: str, path: Any) -> None:
+        if len(uploads) == 2:
+            uploads.append("killed")
+            raise Timedout("Task timed out after 900.00 seconds")
+        real_upload(s3, bucket, key, path)
+        uploads.append(key)
+
+    monkeypatch.setattr(snapshot_module, "upload_file", upload)
+    rerun = collector.run(EVERY_ACCOUNT_DUE)
+    # Then the state machine retried finalize, which wrote the whole day: every target once, from the rerun
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    killed = [i for i in collector.lambdas.invocations if i.error]
+    assert [(i.stage, i.error) for i in killed] == [(Function.FINALIZE.value, "Sandbox.Timedout")]
+    assert [m for m in collector.alerts() if m["Subject"].endswith("run failed")] == []
+    after = day(collector, dt)
+    assert set(once_per_target(after["access_details"]).values()) == {rerun.run["run_id"]}
+    assert len(after["report_jobs"]) == organization_targets(demo_org)
+    assert list_keys(s3, deployment.bucket, layout.partition(ACCESS_DETAILS, dt)) == access_files
+    assert len(uploads) == 3 + len(access_files) + 1  # 2, the kill, then every file again
