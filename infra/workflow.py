@@ -55,6 +55,14 @@ LAMBDA_SERVICE_ERRORS = [
     # The invoke call itself timed out on the Step Functions side: transient as the others.
     "Lambda.ClientExecutionTimeoutException",
 ]
+# In every "run failed" message: the collector's own errors say what to fix in their cause; then a rerun
+# (README, "Starting a failed run again"; a redrive would only re-enter the Failed state).
+RERUN_ADVICE = (
+    "Fix what the error and cause name (README, Failure modes), then start the run again the same day as a new "
+    "execution with this execution's input: aws stepfunctions start-execution --state-machine-arn <the state "
+    'machine> --input "$(aws stepfunctions describe-execution --execution-arn <execution> --query input '
+    '--output text)". Nothing a query reads was left half-written.'
+)
 # The handlers' own transient errors, retried by name.
 TRANSIENT_ERRORS = ["ReportSessionError", "AlertDeliveryError"]
 # An invocation killed by Lambda: its timeout, or its runtime crashing or running out of memory (named
@@ -215,6 +223,7 @@ class Workflow(Construct):
                     "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
                     "error": sfn.JsonPath.string_at("$.error.Error"),
                     "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                    "what_to_do": RERUN_ADVICE,
                 }
             ),
             message_attributes={"severity": tasks.MessageAttribute(value="CRITICAL")},

@@ -46,6 +46,7 @@ def test_malformed_input_fails_the_run_with_a_named_error_before_any_iam_call(
     failure = json.loads(message["Message"])
     assert failure["error"] == "ConfigurationError"
     assert named in failure["cause"]
+    assert failure["what_to_do"].startswith("Fix what the error and cause name")  # then a rerun, how
     s3 = client("s3")
     layout = Layout(collector.deployment.data_prefix)
     written = list_keys(s3, collector.deployment.bucket, layout.prefix)
