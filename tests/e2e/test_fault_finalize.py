@@ -52,6 +52,13 @@ def day(collector: Collector, dt: str) -> dict[str, pa.Table]:
     }
 
 
+def spread_over_files(collector: Collector) -> Layout:
+    """Files of 1,000 rows (the finalize function's ROWS_PER_FILE), so a day is spread over several; the layout."""
+    finalize = next(f for f in collector.deployment.functions.values() if f.stage == Function.FINALIZE)
+    finalize.environment["ROWS_PER_FILE"] = "1000"
+    return Layout(collector.deployment.data_prefix)
+
+
 def etags(s3: Any, bucket: str, layout: Layout, dt: str) -> dict[str, str]:
     keys = [key for dataset in DATASETS for key in list_keys(s3, bucket, layout.partition(dataset, dt))]
     return {key: s3.head_object(Bucket=bucket, Key=key)["ETag"] for key in keys}
@@ -60,11 +67,7 @@ def etags(s3: Any, bucket: str, layout: Layout, dt: str) -> dict[str, str]:
 def test_finalize_dying_between_uploads_never_shows_a_target_twice_and_the_next_run_completes_the_day(
     collector: Collector, demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s3, deployment = client("s3"), collector.deployment
-    layout = Layout(deployment.data_prefix)
-    # Files of 1,000 rows (the finalize function's ROWS_PER_FILE), so the day is spread over several
-    finalize = next(f for f in deployment.functions.values() if f.stage == Function.FINALIZE)
-    finalize.environment["ROWS_PER_FILE"] = "1000"
+    s3, deployment, layout = client("s3"), collector.deployment, spread_over_files(collector)
     # Given the previous day, and the day's first run
     assert collector.run().status == "SUCCEEDED"
     dt = collector.tables()["report_jobs"]["collected_at"][0].as_py().date().isoformat()
@@ -124,10 +127,7 @@ Timedout: type[Exception] = type("Sandbox.Timedout", (Exception,), {"__doc__": "
 def test_finalize_killed_by_its_timeout_mid_upload_is_retried_and_the_day_ends_complete(
     collector: Collector, demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s3, deployment = client("s3"), collector.deployment
-    layout = Layout(deployment.data_prefix)
-    finalize = next(f for f in deployment.functions.values() if f.stage == Function.FINALIZE)
-    finalize.environment["ROWS_PER_FILE"] = "1000"
+    s3, deployment, layout = client("s3"), collector.deployment, spread_over_files(collector)
     first = collector.run()
     assert first.status == "SUCCEEDED", first.cause
     dt = collector.tables()["report_jobs"]["collected_at"][0].as_py().date().isoformat()
