@@ -53,6 +53,8 @@ def test_the_demo_organizations_page_shows_its_ous_the_legend_and_hover_text_wit
     assert tip.inner_text().startswith("Root · ")
     accounts = opened.page.locator("#accounts-view")
     accounts.locator("summary").click()
+    # drawn on the details' `toggle` event, which the browser fires as a task after the click returns
+    opened.page.locator("#heat-accounts canvas").first.wait_for(state="attached", timeout=10_000)
     assert opened.page.locator("#heat-accounts canvas").count() == 1
     members = organization_targets(demo_org) - 1 - len(demo_org.ous)
     assert opened.page.locator("#heat-accounts .hm-row").count() == members
