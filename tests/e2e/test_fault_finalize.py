@@ -30,6 +30,10 @@ from tests.helpers import organization_targets
 EVERY_ACCOUNT_DUE = {**FAST, "account_refresh_days": 1}
 
 
+# Lambda's timeout as Step Functions names it (the harness reports an exception by its class name).
+Timedout: type[Exception] = type("Sandbox.Timedout", (Exception,), {"__doc__": "Lambda's timeout"})
+
+
 class FinalizeKilled(Exception):
     """finalize's invocation dying: the harness reports it as a function error of this type."""
 
@@ -107,10 +111,24 @@ def test_finalize_dying_between_uploads_never_shows_a_target_twice_and_the_next_
     assert between["report_jobs"].equals(before["report_jobs"])  # uploaded last: not reached
     assert list_keys(s3, deployment.bucket, layout.partition(ACCESS_DETAILS, dt)) == access_files
 
-    # And the next run completes the day: every target once, from it, the previous day untouched
-    monkeypatch.setattr(snapshot_module, "upload_file", real_upload)
+    # And the next run completes the day, even though Lambda kills its finalize (its timeout) after 2 uploads
+    # once: the state machine retries finalize, which writes the whole day again
+    uploads.clear()
+
+    def upload_then_time_out_once(s3: Any, bucket: str, key: str, path: Any) -> None:
+        if len(uploads) == 2:
+            uploads.append("killed")
+            raise Timedout("Task timed out after 900.00 seconds")
+        real_upload(s3, bucket, key, path)
+        uploads.append(key)
+
+    monkeypatch.setattr(snapshot_module, "upload_file", upload_then_time_out_once)
     final = collector.run(EVERY_ACCOUNT_DUE)
     assert final.status == "SUCCEEDED", final.cause
+    killed = [(i.stage, i.error) for i in collector.lambdas.invocations if i.error]
+    assert killed == [(Function.FINALIZE.value, "FinalizeKilled"), (Function.FINALIZE.value, "Sandbox.Timedout")]
+    assert len(uploads) == 2 + 1 + len(access_files) + 1  # 2, the kill, then every file again
+    assert [m for m in collector.alerts() if m["Subject"].endswith("run failed")] == []  # none since the rerun
     after = day(collector, dt)
     final_runs = once_per_target(after["access_details"])
     assert set(final_runs) == set(first_runs)
@@ -119,38 +137,3 @@ def test_finalize_dying_between_uploads_never_shows_a_target_twice_and_the_next_
     assert len(after["report_jobs"]) == organization_targets(demo_org)
     assert list_keys(s3, deployment.bucket, layout.partition(ACCESS_DETAILS, dt)) == access_files
     assert etags(s3, deployment.bucket, layout, yesterday) == yesterday_files
-
-
-Timedout: type[Exception] = type("Sandbox.Timedout", (Exception,), {"__doc__": "Lambda's timeout"})
-
-
-def test_finalize_killed_by_its_timeout_mid_upload_is_retried_and_the_day_ends_complete(
-    collector: Collector, demo_org: OrganizationSpec, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    s3, deployment, layout = client("s3"), collector.deployment, spread_over_files(collector)
-    first = collector.run()
-    assert first.status == "SUCCEEDED", first.cause
-    dt = collector.tables()["report_jobs"]["collected_at"][0].as_py().date().isoformat()
-    access_files = list_keys(s3, deployment.bucket, layout.partition(ACCESS_DETAILS, dt))
-    # When a full rerun's finalize is killed by Lambda's timeout after 2 uploads, once
-    uploads: list[str] = []
-
-    def upload(s3: Any, bucket: str, key: str, path: Any) -> None:
-        if len(uploads) == 2:
-            uploads.append("killed")
-            raise Timedout("Task timed out after 900.00 seconds")
-        real_upload(s3, bucket, key, path)
-        uploads.append(key)
-
-    monkeypatch.setattr(snapshot_module, "upload_file", upload)
-    rerun = collector.run(EVERY_ACCOUNT_DUE)
-    # Then the state machine retried finalize, which wrote the whole day: every target once, from the rerun
-    assert rerun.status == "SUCCEEDED", rerun.cause
-    killed = [i for i in collector.lambdas.invocations if i.error]
-    assert [(i.stage, i.error) for i in killed] == [(Function.FINALIZE.value, "Sandbox.Timedout")]
-    assert [m for m in collector.alerts() if m["Subject"].endswith("run failed")] == []
-    after = day(collector, dt)
-    assert set(once_per_target(after["access_details"]).values()) == {rerun.run["run_id"]}
-    assert len(after["report_jobs"]) == organization_targets(demo_org)
-    assert list_keys(s3, deployment.bucket, layout.partition(ACCESS_DETAILS, dt)) == access_files
-    assert len(uploads) == 3 + len(access_files) + 1  # 2, the kill, then every file again

@@ -134,18 +134,6 @@ def test_a_job_that_never_completes_is_timed_out_after_the_bounded_polls_and_the
     assert "poll" not in {i.stage for i in collector.lambdas.invocations}
 
 
-def test_a_rerun_on_the_same_day_leaves_one_copy_of_the_days_rows(collector: Collector) -> None:
-    first = collector.run()
-    assert first.status == "SUCCEEDED"
-    once = collector.tables()
-    second = collector.run({**FAST, "account_refresh_days": 1})  # every account due again: a full rerun
-    assert second.status == "SUCCEEDED"
-    twice = collector.tables()
-    assert twice["access_details"].num_rows == once["access_details"].num_rows
-    assert twice["report_jobs"].num_rows == once["report_jobs"].num_rows
-    assert set(twice["access_details"]["run_id"].to_pylist()) == {second.run["run_id"]}
-
-
 def test_reading_a_report_from_another_session_fails_every_job_through_the_state_machine(
     collector: Collector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
