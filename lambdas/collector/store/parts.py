@@ -29,7 +29,7 @@ from pydantic import Field
 from lambdas.collector.models import BatchState, Model, RunContext
 from lambdas.collector.store.normalize import ColumnBuffer, JobContext
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS, Dataset
-from lambdas.collector.store.storage import get_json, list_keys, put_json, put_table
+from lambdas.collector.store.storage import delete_keys, get_json, list_keys, put_json, put_table
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -93,11 +93,13 @@ def resume(s3: S3Client, where: Parts) -> Checkpoint | None:
     except s3.exceptions.NoSuchKey:
         checkpoint = None
     written = checkpoint.parts if checkpoint else 0
-    for dataset in PART_DATASETS:
-        for key in list_keys(s3, where.run.bucket, where.prefix(dataset)):
-            number = where.number(dataset, key)
-            if number is not None and number > written:
-                s3.delete_object(Bucket=where.run.bucket, Key=key)
+    later = [
+        key
+        for dataset in PART_DATASETS
+        for key in list_keys(s3, where.run.bucket, where.prefix(dataset))
+        if (number := where.number(dataset, key)) is not None and number > written
+    ]
+    delete_keys(s3, where.run.bucket, later)
     return checkpoint
 
 

@@ -46,6 +46,7 @@ from lambdas.collector.names import Layout, snapshot_buckets
 from lambdas.collector.store.schema import ACCESS_DETAILS, REPORT_JOBS
 from lambdas.collector.store.storage import (
     BucketedParquetWriter,
+    delete_keys,
     get_json,
     list_keys,
     list_partitions,
@@ -140,12 +141,6 @@ def _only_jobs(tables: Iterable[pa.Table], job_ids: set[str]) -> Iterable[pa.Tab
             yield kept
 
 
-def _delete(s3: S3Client, bucket: str, keys: list[str]) -> None:
-    for start in range(0, len(keys), 1000):
-        chunk = keys[start : start + 1000]
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True})
-
-
 def day_buckets(existing: list[str], rows: int, rows_per_file: int) -> int:
     """How many files a day's `access_details` is spread over: what the day's first run chose (read from
     its keys), else enough for `rows_per_file` rows each. A rerun never changes it, so every target's
@@ -193,6 +188,7 @@ def finalize(run: RunContext, s3: S3Client, rows_per_file: int) -> SnapshotSumma
         r["rows_written"] for r in carried
     )
     buckets = day_buckets(existing[ACCESS_DETAILS.name], expected_rows, rows_per_file)
+    old = [key for keys in existing.values() for key in keys]  # the day's files before this run's
 
     with tempfile.TemporaryDirectory(prefix="snapshot-") as scratch:
         # Everything is read and written to local files first: S3 is not touched until it all succeeded.
@@ -216,10 +212,9 @@ def finalize(run: RunContext, s3: S3Client, rows_per_file: int) -> SnapshotSumma
             *((layout.snapshot_file(ACCESS_DETAILS, run.dt, n, buckets), f) for n, f in enumerate(access.close())),
             (layout.snapshot_file(REPORT_JOBS, run.dt, 0, 1), jobs_file.close()[0]),
         ]
-        _publish(s3, bucket, files, {key for keys in existing.values() for key in keys})
+        _publish(s3, bucket, files, set(old))
     new = {key for key, _ in files}
-    old = [key for keys in existing.values() for key in keys]
-    _delete(s3, bucket, [key for key in old if key not in new])
+    delete_keys(s3, bucket, [key for key in old if key not in new])
     return SnapshotSummary(
         run_id=run.run_id,
         dt=run.dt,
@@ -244,7 +239,7 @@ def _publish(s3: S3Client, bucket: str, files: list[tuple[str, Path]], existing:
             upload_file(s3, bucket, key, path)
             uploaded.append(key)
     except Exception:
-        _delete(s3, bucket, [key for key in uploaded if key not in existing])
+        delete_keys(s3, bucket, [key for key in uploaded if key not in existing])
         raise
 
 

@@ -43,6 +43,13 @@ def list_partitions(s3: S3Client, bucket: str, layout: Layout, dataset: Dataset)
     return sorted(values)
 
 
+def delete_keys(s3: S3Client, bucket: str, keys: list[str]) -> None:
+    """Delete `keys`, a thousand per request (S3's limit for DeleteObjects)."""
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True})
+
+
 def put_json(s3: S3Client, bucket: str, key: str, value: Any) -> None:
     body = json.dumps(value, separators=(",", ":")).encode()
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
